@@ -1,0 +1,14 @@
+"""The pack's V3 node classes: thin wrappers that talk to the host and call ``pose_models``."""
+
+from comfy_api.latest import ComfyExtension, io
+
+from .pose import POSE_NODES
+
+NODE_LIST: tuple[type[io.ComfyNode], ...] = (*POSE_NODES,)
+
+
+class PoseTransferExtension(ComfyExtension):
+    """Lists every node of the pack for the host's loader."""
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODE_LIST)

