@@ -116,7 +116,7 @@ def check_points(value: Any, n: int, label: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise PoseFormatError(
-            f"{label}, point {i}: confidence {conf[i]!r} is not a finite number >= 0. "
+            f"{label}, point {i}: confidence {float(conf[i])} is not a finite number >= 0. "
             "Use 0 for a missing point."
         )
     missing = conf == 0

@@ -280,7 +280,7 @@ def _parse_part(raw: Any, name: str, label: str) -> np.ndarray | None:
     if not np.isfinite(conf).all():
         i = int(np.flatnonzero(~np.isfinite(conf))[0])
         raise PoseFormatError(
-            f"{label}, point {i}: confidence {conf[i]!r} is not finite. Use 0 for a missing point."
+            f"{label}, point {i}: confidence {float(conf[i])} is not finite. Use 0 for a missing point."
         )
     missing = (conf <= 0) | ((arr[:, 0] == -1) & (arr[:, 1] == -1))
     arr[missing] = 0.0
