@@ -110,7 +110,8 @@ def test_missing_source_bone_borrows_the_mirror_length():
 
 def test_missing_source_bones_without_mirror_use_canonical_proportions():
     # only the torso is known, at twice the canonical size
-    src = body({1: (100, 50), 8: (100, 50 + 2 * 67.5), 11: (110, 50 + 2 * 67.5 * np.cos(np.arcsin(10 / 135)))})
+    hip_drop = 2 * 67.5 * np.cos(np.arcsin(10 / 135))  # left hip 10 px to the side, same 135 px length
+    src = body({1: (100, 50), 8: (100, 50 + 2 * 67.5), 11: (110, 50 + hip_drop)})
     lengths = source_bone_lengths(src)
     canonical = np.asarray(CANONICAL_BONE_LENGTHS)
     assert lengths[BONES.index((2, 3))] == pytest.approx(2 * canonical[BONES.index((2, 3))], rel=1e-3)
@@ -164,7 +165,8 @@ def test_scale_modes_and_canvases(well_annotated):
     big_target = PoseFrame(tuple(Person(p.body * (2, 2, 1)) for p in tgt.people), 352, 512)
     out = retarget_frame(src, big_target, scale="source")  # canvas twice as high: lengths doubled
     ok = np.isfinite(bone_lengths(out.people[0])) & np.isfinite(bone_lengths(src.people[0]))
-    np.testing.assert_allclose(bone_lengths(out.people[0])[ok], 2 * bone_lengths(src.people[0])[ok], rtol=1e-4)
+    np.testing.assert_allclose(bone_lengths(out.people[0])[ok], 2 * bone_lengths(src.people[0])[ok],
+                               rtol=1e-4)
 
     out = retarget_frame(src, tgt, scale="target")
     t_len = bone_lengths(tgt.people[0])
