@@ -40,7 +40,8 @@ class RunResult:
     ``outputs`` maps node id -> that node's UI output dict (``{"images": [...]}``, ...), as in
     ``/history``. ``messages`` are the executor's status messages ``(event, data)``; ``progress`` the
     ``(node_id, value, total)`` updates the progress-bar hook saw; ``error`` the ``execution_error`` or
-    ``execution_interrupted`` data when the run failed.
+    ``execution_interrupted`` data when the run failed; ``values`` the raw outputs (one list per output
+    slot, as the executor caches them) of the nodes named in ``run(capture=...)``.
     """
 
     prompt_id: str
@@ -49,6 +50,12 @@ class RunResult:
     messages: list[tuple[str, dict[str, Any]]]
     progress: list[tuple[str | None, int, int]]
     error: dict[str, Any] | None
+    values: dict[str, list[list[Any]]]
+
+    def value(self, node_id: str, slot: int = 0) -> Any:
+        """The Python value of output ``slot`` of node ``node_id`` (for ids given as ``capture`` to ``run``)."""
+        (item,) = self.values[node_id][slot]
+        return item
 
     def raise_on_error(self) -> RunResult:
         if not self.success:
@@ -142,13 +149,14 @@ class InProcessHost:
             raise PromptValidationError(f"{error}\nnode errors: {node_errors}")
         return outputs
 
-    def run(self, prompt: dict[str, Any], *, keep_cache: bool = False, interrupt_after_progress: int | None = None,
-            extra_data: dict[str, Any] | None = None) -> RunResult:
+    def run(self, prompt: dict[str, Any], *, capture: tuple[str, ...] = (), keep_cache: bool = False,
+            interrupt_after_progress: int | None = None, extra_data: dict[str, Any] | None = None) -> RunResult:
         """Validate and execute ``prompt`` (API format: ``{id: {"class_type", "inputs"}}``).
 
         By default each run starts with empty node caches, so every node executes; ``keep_cache=True``
         behaves like consecutive queue items on a server. ``interrupt_after_progress=n`` interrupts the
-        run (as the UI's cancel button does) at the n-th progress-bar update.
+        run (as the UI's cancel button does) at the n-th progress-bar update. ``capture`` names nodes
+        whose raw output values the result keeps (``RunResult.value``).
         """
         import comfy.utils
 
@@ -164,6 +172,11 @@ class InProcessHost:
         messages = list(self._executor.status_messages)
         error = next((data for event, data in messages
                       if event in ("execution_error", "execution_interrupted")), None)
+        values = {}
+        for node_id in capture:
+            entry = self._executor.caches.outputs.get(node_id)
+            if entry is not None:
+                values[node_id] = entry.outputs
         return RunResult(
             prompt_id=prompt_id,
             success=self._executor.success and error is None,
@@ -171,6 +184,7 @@ class InProcessHost:
             messages=messages,
             progress=list(self._progress.updates),
             error=error,
+            values=values,
         )
 
 
