@@ -5,17 +5,13 @@ returns their paths by key. Nothing here imports the host, so it can run before 
 the host's stock loaders accept the files once the test-only ``pt_test_models`` pack
 (``tests/host_plugins/pt_test_models``) is loaded.
 
-==============================  =============================================  ==================
-key                             file (under ``models_dir``)                    stock loader
-==============================  =============================================  ==================
-``sd15``                        ``checkpoints/tiny_sd15.safetensors``          CheckpointLoaderSimple
-``sdxl``                        ``checkpoints/tiny_sdxl.safetensors``          CheckpointLoaderSimple
-``controlnet_openpose_sd15``    ``controlnet/tiny_openpose_sd15.safetensors``  ControlNetLoader
-``clip_vision``                 ``clip_vision/tiny_clip_vision.safetensors``   CLIPVisionLoader
-``unet_sd15``                   ``diffusion_models/tiny_sd15_unet.safetensors``  UNETLoader
-``vae``                         ``vae/tiny_vae.safetensors``                   VAELoader
-``insightface_antelopev2``      see ``insightface_models.write_tiny_insightface``
-==============================  =============================================  ==================
+* ``sd15``: ``checkpoints/tiny_sd15.safetensors`` (CheckpointLoaderSimple)
+* ``sdxl``: ``checkpoints/tiny_sdxl.safetensors`` (CheckpointLoaderSimple)
+* ``controlnet_openpose_sd15``: ``controlnet/tiny_openpose_sd15.safetensors`` (ControlNetLoader)
+* ``clip_vision``: ``clip_vision/tiny_clip_vision.safetensors`` (CLIPVisionLoader)
+* ``unet_sd15``: ``diffusion_models/tiny_sd15_unet.safetensors`` (UNETLoader)
+* ``vae``: ``vae/tiny_vae.safetensors`` (VAELoader)
+* ``insightface_antelopev2``: the pack directory ``insightface_models.write_tiny_insightface`` writes
 
 The same ``seed`` always gives byte-identical files. ``unet_sd15`` and ``vae`` hold the ``sd15``
 checkpoint's UNet and VAE weights.
