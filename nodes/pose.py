@@ -43,6 +43,9 @@ LOG = logging.getLogger(__name__)
 CATEGORY = "pose transfer/pose"
 DEEPFASHION_CANVAS = (DEEPFASHION_WIDTH, DEEPFASHION_HEIGHT)
 POSE_FILE_SUFFIXES = (".json", ".csv")
+EXAMPLE_POSES_DIR = Path(__file__).resolve().parents[1] / "workflows" / "poses"
+"""Example poses shipped with the pack (listed by Load Pose File, used by the example workflows)."""
+EXAMPLE_PREFIX = "[example] "
 COORDINATE_MODES = ["auto", "pixel", "normalized"]
 
 
@@ -66,25 +69,42 @@ def frame_summary(frames: Sequence[PoseFrame]) -> str:
 
 
 def list_pose_files() -> list[str]:
-    """Pose files (``.json``, ``.csv``) under the host's input folder, as sorted relative paths."""
+    """What Load Pose File offers: pose files (``.json``, ``.csv``) and folders of OpenPose ``.json`` files
+    (listed with a trailing ``/``) in the host's input folder, as sorted relative paths, then the pack's
+    example poses as ``"[example] <name>"``."""
     root = Path(folder_paths.get_input_directory())
-    files = [p.relative_to(root).as_posix() for p in root.rglob("*")
-             if p.is_file() and p.suffix.lower() in POSE_FILE_SUFFIXES]
-    return sorted(files)
+    files = {p.relative_to(root).as_posix() for p in root.rglob("*")
+             if p.is_file() and p.suffix.lower() in POSE_FILE_SUFFIXES}
+    folders = {Path(f).parent.as_posix() + "/" for f in files if f.endswith(".json") and "/" in f}
+    examples = sorted(EXAMPLE_PREFIX + p.name for p in EXAMPLE_POSES_DIR.glob("*.json"))
+    return sorted(files | folders) + examples
 
 
 def resolve_pose_file(name: str) -> Path:
-    """Absolute path of input-folder file ``name``; errors name the folder to put the file in."""
-    root = Path(folder_paths.get_input_directory()).resolve()
+    """Absolute path of an input-folder entry (or ``"[example] <name>"``); errors say where files go."""
+    if name.startswith(EXAMPLE_PREFIX):
+        root, name = EXAMPLE_POSES_DIR.resolve(), name[len(EXAMPLE_PREFIX):]
+    else:
+        root = Path(folder_paths.get_input_directory()).resolve()
     path = (root / name).resolve()
     if root not in path.parents:
-        raise PoseFormatError(f"pose file {name!r} is outside the ComfyUI input folder {root}.")
-    if not path.is_file():
+        raise PoseFormatError(f"pose file {name!r} is outside the folder {root}.")
+    if not (path.is_file() or (name.endswith("/") and path.is_dir())):
         raise PoseFormatError(
             f"pose file {name!r} not found. Put .json (OpenPose / POSE_KEYPOINT) or .csv (DeepFashion) "
-            f"files into {root} and refresh the node."
+            f"files, or folders of OpenPose .json files, into "
+            f"{Path(folder_paths.get_input_directory()).resolve()} and refresh the node."
         )
     return path
+
+
+def fingerprint_path(path: Path) -> str:
+    """sha256 of a pose file, or of every ``.json`` file (name and bytes) of a folder."""
+    digest = hashlib.sha256()
+    for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 class LoadPoseFile(io.ComfyNode):
@@ -95,13 +115,15 @@ class LoadPoseFile(io.ComfyNode):
             display_name="Load Pose File",
             category=CATEGORY,
             description=(
-                "Loads poses from a file in ComfyUI's input folder: an OpenPose JSON file "
-                "(pose_keypoints_2d), a saved POSE_KEYPOINT JSON list, or a DeepFashion keypoint CSV "
+                "Loads poses from ComfyUI's input folder: an OpenPose JSON file (pose_keypoints_2d) or a "
+                "folder of them, a saved POSE_KEYPOINT JSON list, or a DeepFashion keypoint CSV "
                 "(name:keypoints_y:keypoints_x). Every frame/row becomes one image of the batch."
             ),
             inputs=[
                 io.Combo.Input("file", options=list_pose_files(),
-                               tooltip="A .json or .csv file in ComfyUI/input (subfolders allowed)."),
+                               tooltip="A .json or .csv file, or a folder of OpenPose .json files "
+                                       "(one per frame, name order), in ComfyUI/input; or one of the "
+                                       "pack's [example] poses."),
                 io.Int.Input("canvas_width", default=0, min=0, max=16384,
                              tooltip="Canvas width in px for files that do not store it (plain OpenPose "
                                      "JSON). 0 = the file must store it."),
@@ -126,7 +148,7 @@ class LoadPoseFile(io.ComfyNode):
     @classmethod
     def fingerprint_inputs(cls, file: str, **kwargs: Any) -> str:
         try:
-            return hashlib.sha256(resolve_pose_file(file).read_bytes()).hexdigest()
+            return fingerprint_path(resolve_pose_file(file))
         except (PoseFormatError, OSError):
             return f"missing:{file}"
 
@@ -169,7 +191,7 @@ class SavePoseFile(io.ComfyNode):
             description=(
                 "Saves a POSE_KEYPOINT batch into ComfyUI's output folder as a POSE_KEYPOINT JSON list, a "
                 "folder of OpenPose JSON files (one per frame), or a DeepFashion keypoint CSV. Load Pose "
-                "File reads all three back."
+                "File reads all three back once moved into ComfyUI/input."
             ),
             inputs=[
                 PoseKeypoint.Input("pose", tooltip="The poses to save (one frame per image)."),

@@ -195,3 +195,20 @@ def test_deepfashion_save_needs_the_deepfashion_canvas(comfy_host, pose_inputs):
     result = comfy_host.run(prompt)
     assert not result.success
     assert "canvas_width 176, canvas_height 256" in result.error["exception_message"]
+
+
+def test_openpose_folder_round_trip_through_nodes(comfy_host, pose_inputs):
+    first = {"1": load_node(pose_inputs["deepfashion.csv"], first=2, count=5),
+             "2": save_node(["1", 0], "OpenPose json folder", "pt_tests/folder"), "3": render_node(["1", 0])}
+    result = comfy_host.run(first, capture=("1", "2")).raise_on_error()
+    saved = Path(result.value("2"))
+    assert saved.is_dir() and len(list(saved.glob("*.json"))) == 5
+    shutil.copytree(saved, comfy_host.input_dir / "pt_tests" / saved.name)
+    second = {"1": load_node(f"pt_tests/{saved.name}/"), "2": render_node(["1", 0])}
+    reloaded = comfy_host.run(second, capture=("1",)).raise_on_error()
+    before, after = from_pose_keypoint(result.value("1")), from_pose_keypoint(reloaded.value("1"))
+    assert len(after) == 5
+    assert [len(f.people) for f in after] == [len(f.people) for f in before] == [1, 1, 0, 1, 1]
+    for a, b in zip(before, after, strict=True):
+        for pa, pb in zip(a.people, b.people, strict=True):
+            np.testing.assert_allclose(pb.body, pa.body)
