@@ -80,10 +80,13 @@ def interpolate_person(a: Person, b: Person, t: float, *, mode: InterpolationMod
         if pa is None and pb is None:
             parts[name] = None
         elif pa is None or pb is None:
-            parts[name] = (pa if t < 0.5 else None) if pb is None else (pb if t >= 0.5 else None)
-            if mode == "angle" and parts[name] is not None:
-                end = a if pb is None else b
-                parts[name] = _carry(parts[name], end.body, body, _PART_JOINTS[name])
+            kept, end = (pa, a) if pb is None else (pb, b)
+            if (t < 0.5) != (pb is None):  # on the other end's half: absent
+                parts[name] = None
+            elif mode == "angle":
+                parts[name] = _carry(kept, end.body, body, _PART_JOINTS[name])
+            else:
+                parts[name] = kept
         elif mode == "angle":
             parts[name] = _anchored_lerp(pa, pb, a.body, b.body, body, t, _PART_JOINTS[name])
         else:

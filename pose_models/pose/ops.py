@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def threshold_confidence(frame: PoseFrame, threshold: float, *, binarize: bool =
         raise PoseFormatError(f"threshold must be a finite number >= 0, got {threshold!r}.")
     people = []
     for person in frame.people:
-        changes: dict[str, np.ndarray | None] = {}
+        changes: dict[str, Any] = {}
         for name, pts in person.parts().items():
             arr = pts.copy()
             weak = arr[:, 2] < threshold
@@ -125,7 +125,7 @@ def clip_to_canvas(frame: PoseFrame) -> PoseFrame:
     w, h = frame.canvas_width, frame.canvas_height
     people = []
     for person in frame.people:
-        changes: dict[str, np.ndarray | None] = {}
+        changes: dict[str, Any] = {}
         for name, pts in person.parts().items():
             arr = pts.copy()
             x, y = arr[:, 0], arr[:, 1]

@@ -129,7 +129,7 @@ def frame_from_dict(d: Any, *, coordinates: Coordinates = "auto",
     scale_xy = _coordinate_scale(raw_people, width, height, coordinates, label)
     people = []
     for i, parts in enumerate(raw_people):
-        kwargs: dict[str, np.ndarray | None] = {}
+        kwargs: dict[str, Any] = {}
         for name, arr in parts.items():
             arr[:, :2] *= scale_xy
             pts = check_points(arr, PART_SIZES[name], where(label, f"person {i}", name))

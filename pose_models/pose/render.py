@@ -46,7 +46,7 @@ HAND_EDGES: tuple[tuple[int, int], ...] = tuple(
 )
 """The 20 hand edges (wrist to each finger, then along the finger), in drawing/colour order."""
 
-HAND_EDGE_COLORS: tuple[tuple[float, float, float], ...] = tuple(
+HAND_EDGE_COLORS: tuple[tuple[float, ...], ...] = tuple(
     tuple(255.0 * v for v in colorsys.hsv_to_rgb(i / len(HAND_EDGES), 1.0, 1.0))
     for i in range(len(HAND_EDGES))
 )
@@ -106,7 +106,7 @@ def _draw_body(canvas: np.ndarray, xy: np.ndarray, vis: np.ndarray, half_width: 
         length = math.hypot(x0 - x1, y0 - y1)
         angle = math.degrees(math.atan2(y0 - y1, x0 - x1))
         centre = (int((x0 + x1) / 2), int((y0 + y1) / 2))
-        polygon = cv2.ellipse2Poly(centre, (int(length / 2), half_width), int(angle), 0, 360, 1)
+        polygon = np.asarray(cv2.ellipse2Poly(centre, (int(length / 2), half_width), int(angle), 0, 360, 1))
         cv2.fillConvexPoly(canvas, polygon, [int(v * LIMB_COLOR_FACTOR) for v in color])
     for j, color in enumerate(OPENPOSE_COLORS):
         if vis[j]:
