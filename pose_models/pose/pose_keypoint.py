@@ -68,6 +68,7 @@ PART_KEYS: dict[str, str] = {
 }
 """``POSE_KEYPOINT`` person key -> :class:`Person` field."""
 
+_KEY_OF = {name: key for key, name in PART_KEYS.items()}
 _ACCEPTED_POINTS: dict[str, tuple[int, ...]] = {
     "body": (18, 25), "face": (70, 68), "left_hand": (21,), "right_hand": (21,), "feet": (6,),
 }
@@ -132,7 +133,7 @@ def frame_from_dict(d: Any, *, coordinates: Coordinates = "auto",
         kwargs: dict[str, Any] = {}
         for name, arr in parts.items():
             arr[:, :2] *= scale_xy
-            pts = check_points(arr, PART_SIZES[name], where(label, f"person {i}", name))
+            pts = check_points(arr, PART_SIZES[name], where(label, f"person {i}", _KEY_OF[name]))
             kwargs[name] = pts if name == "body" or visible(pts).any() else None
         people.append(Person(**kwargs))
     return PoseFrame(tuple(people), width, height)
