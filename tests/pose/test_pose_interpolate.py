@@ -119,8 +119,14 @@ def test_real_pose_pairs_give_valid_frames(mode):
         pts_a = {j: tuple(rng.uniform(0, 200, 2)) for j in range(18) if rng.random() > 0.2}
         pts_b = {j: tuple(rng.uniform(0, 200, 2)) for j in range(18) if rng.random() > 0.2}
         frames = interpolate_poses(frame(person(pts_a)), frame(person(pts_b)), 6, mode=mode)
-        for f in frames[1:-1]:
+        len_a, len_b = bone_lengths(frames[0].people[0]), bone_lengths(frames[-1].people[0])
+        for k, f in enumerate(frames[1:-1], start=1):
             b = f.people[0].body
             assert np.isfinite(b).all()
             both = [j for j in range(18) if j in pts_a and j in pts_b]
             assert (b[both, 2] > 0).all()  # joints visible at both ends are never lost
+            if mode == "angle":  # every bone seen at both ends has the interpolated length
+                t = k / 5
+                ok = np.isfinite(len_a) & np.isfinite(len_b)
+                np.testing.assert_allclose(bone_lengths(f.people[0])[ok], ((1 - t) * len_a + t * len_b)[ok],
+                                           rtol=1e-4)
