@@ -21,8 +21,8 @@ from pose_models.pose import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CSV = next(p for p in (REPO / "shared" / "data" / "deepfashion-keypoints-dev.csv",
-                              REPO.parent / "shared" / "data" / "deepfashion-keypoints-dev.csv") if p.is_file())
+SHARED_CSV = next(p for p in (base / "shared" / "data" / "deepfashion-keypoints-dev.csv"
+                              for base in (REPO, REPO.parent)) if p.is_file())
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,7 @@ class RunResult:
     values: dict[str, list[list[Any]]]
 
     def value(self, node_id: str, slot: int = 0) -> Any:
-        """The Python value of output ``slot`` of node ``node_id`` (for ids given as ``capture`` to ``run``)."""
+        """The Python value of output ``slot`` of node ``node_id`` (a node named in ``run(capture=...)``)."""
         (item,) = self.values[node_id][slot]
         return item
 
@@ -144,13 +144,15 @@ class InProcessHost:
         """Validate like ``POST /prompt``; return the output node ids, or raise PromptValidationError."""
         import execution
 
-        ok, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
+        check = execution.validate_prompt(str(uuid.uuid4()), prompt, None)
+        ok, error, outputs, node_errors = asyncio.run(check)
         if not ok:
             raise PromptValidationError(f"{error}\nnode errors: {node_errors}")
         return outputs
 
     def run(self, prompt: dict[str, Any], *, capture: tuple[str, ...] = (), keep_cache: bool = False,
-            interrupt_after_progress: int | None = None, extra_data: dict[str, Any] | None = None) -> RunResult:
+            interrupt_after_progress: int | None = None,
+            extra_data: dict[str, Any] | None = None) -> RunResult:
         """Validate and execute ``prompt`` (API format: ``{id: {"class_type", "inputs"}}``).
 
         By default each run starts with empty node caches, so every node executes; ``keep_cache=True``
@@ -206,6 +208,7 @@ def start_in_process_host(tree: Path) -> InProcessHost:
 
     comfy.cli_args.args.cpu = True  # before comfy.model_management is imported
     import utils.extra_config  # noqa: F401  (must precede `nodes`, which shadows `utils` on sys.path)
+
     import nodes
 
     records: list[logging.LogRecord] = []

@@ -1,4 +1,4 @@
-"""The real ComfyUI host as a server on 127.0.0.1, for HTTP tests (``/object_info``, ``/prompt``, ``/history``).
+"""The real ComfyUI host as a server on 127.0.0.1, for HTTP tests (``/object_info``, ``/prompt``, ...).
 
 ``HostServer`` starts ``main.py`` of a prepared tree through ``launcher.py`` in a child process on a
 free loopback port, waits until ``/system_stats`` answers, and is always stopped by the pid it
@@ -114,4 +114,5 @@ class HostServer:
             if entry:  # the host adds the entry once the prompt finished, successfully or not
                 return entry
             time.sleep(0.2)
-        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout_s} s:\n{self.log_text()[-4000:]}")
+        tail = self.log_text()[-4000:]
+        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout_s} s:\n{tail}")
