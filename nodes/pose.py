@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import comfy.utils
 from comfy_api.latest import io, ui
 
 from ..pose_models.pose import (
@@ -153,11 +154,13 @@ class RenderPose(io.ComfyNode):
         frames = read_pose_input(pose, "pose")
         w, h = common_size(frames, width, height)
         images, heatmaps, limbs = [], [], []
+        progress = comfy.utils.ProgressBar(len(frames))
         for frame in frames:
             images.append(render_openpose(frame, h, w, draw_body=draw_body, draw_hands=draw_hands,
                                           draw_face=draw_face, xinsir_stick_scaling=stick_width == "xinsir"))
             heatmaps.append(render_heatmaps(frame, heatmap_sigma, h, w))
             limbs.append(limb_masks(frame, limb_width, h, w))
+            progress.update(1)  # also the host's interruption point
         skeleton = images_to_tensor(images)
         limb_tensor = maps_to_tensor(limbs)
         body_mask = limb_tensor.amax(dim=1)

@@ -212,3 +212,14 @@ def test_openpose_folder_round_trip_through_nodes(comfy_host, pose_inputs):
     for a, b in zip(before, after, strict=True):
         for pa, pb in zip(a.people, b.people, strict=True):
             np.testing.assert_allclose(pb.body, pa.body)
+
+
+def test_render_shows_progress_and_can_be_interrupted(comfy_host, pose_inputs):
+    prompt = {"1": load_node(pose_inputs["deepfashion.csv"], first=2, count=6), "2": render_node(["1", 0])}
+    done = comfy_host.run(prompt).raise_on_error()
+    assert [p[1:] for p in done.progress if p[0] == "2"] == [(i, 6) for i in range(1, 7)]
+    interrupted = comfy_host.run(prompt, interrupt_after_progress=2)
+    assert not interrupted.success
+    assert any(event == "execution_interrupted" for event, _ in interrupted.messages)
+    assert len([p for p in interrupted.progress if p[0] == "2"]) == 2
+    comfy_host.run(prompt).raise_on_error()
