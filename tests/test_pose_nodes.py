@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from shared_data import deepfashion_csv
 
 from pose_models.pose import (
     bone_lengths,
@@ -20,9 +21,7 @@ from pose_models.pose import (
     render_openpose,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_CSV = next(p for p in (base / "shared" / "data" / "deepfashion-keypoints-dev.csv"
-                              for base in (REPO, REPO.parent)) if p.is_file())
+SHARED_CSV = deepfashion_csv()
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import deepfashion_csv
 
 from pose_models.pose import (
     NamedFrame,
@@ -23,16 +23,6 @@ from pose_models.pose import (
     write_openpose_json,
 )
 from pose_models.pose.deepfashion import DEEPFASHION_HEADER
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def deepfashion_csv() -> Path:
-    for base in (REPO / "shared", REPO.parent / "shared"):
-        path = base / "data" / "deepfashion-keypoints-dev.csv"
-        if path.is_file():
-            return path
-    pytest.fail("shared/data/deepfashion-keypoints-dev.csv not found in or beside the repository")
 
 
 @pytest.fixture(scope="module")

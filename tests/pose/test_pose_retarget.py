@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import deepfashion_csv
 
 from pose_models.pose import (
     BONES,
@@ -22,16 +22,7 @@ from pose_models.pose import (
 from pose_models.pose.keypoints import BONE_MIRROR
 from pose_models.pose.retarget import CANONICAL_BONE_LENGTHS, source_bone_lengths
 
-REPO = Path(__file__).resolve().parents[2]
 N_ROWS = 50  # all ordered pairs of the first 50 well-annotated rows: 2,450 pairs per scale mode
-
-
-def deepfashion_csv() -> Path:
-    for base in (REPO / "shared", REPO.parent / "shared"):
-        path = base / "data" / "deepfashion-keypoints-dev.csv"
-        if path.is_file():
-            return path
-    pytest.fail("shared/data/deepfashion-keypoints-dev.csv not found in or beside the repository")
 
 
 @pytest.fixture(scope="module")
