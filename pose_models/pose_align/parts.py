@@ -28,7 +28,9 @@ torso                      visible neck, shoulders, hips; without  ``torso_margi
                            hips, the upper points are also pushed
                            ``torso_extension`` down, away from the
                            head (upper-body crops)
-head                       visible nose, eyes, ears                ``head_radius``
+head                       visible nose, eyes, ears, and the point ``head_radius``
+                           halfway from their centre to the neck
+                           joint (chin and throat)
 ========================== ======================================= ==========================================
 """
 
@@ -171,7 +173,10 @@ def part_shapes(body: np.ndarray, settings: PartShapeSettings, image_height: int
         shapes[name] = PartShape(convex_hull(np.stack([xy[a], end])), radius * scale)
     face = [j for j in FACE_JOINTS if vis[j]]
     if face:
-        shapes["head"] = PartShape(convex_hull(xy[face]), settings.head_radius * scale)
+        points = xy[face]
+        if vis[NECK]:  # chin and throat: halfway from the face centre to the neck joint
+            points = np.concatenate([points, [(points.mean(axis=0) + xy[NECK]) / 2]])
+        shapes["head"] = PartShape(convex_hull(points), settings.head_radius * scale)
     return {name: shapes[name] for name in PART_NAMES if name in shapes}
 
 

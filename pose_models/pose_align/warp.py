@@ -43,26 +43,25 @@ def warp_layers(layers: torch.Tensor, inverse_maps: np.ndarray) -> torch.Tensor:
 
 
 def composite(layers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Back-to-front composite of premultiplied RGBA ``layers`` ``[P, 4, H, W]`` (last layer in front).
+    """Composite premultiplied RGBA ``layers`` ``[P, 4, H, W]``, the last layer in front.
 
-    Returns ``(colour [3, H, W], coverage [H, W], visible [P, H, W])``, all in ``[0, 1]``:
+    Returns ``(colour [3, H, W], coverage [H, W], visible [P, H, W])``, all in ``[0, 1]``.
 
-    * ``coverage = min(1, sum of the layer alphas)`` (0 where the "over" alpha is below ``EPS``). The
-      layers come from a partition of the source, so where neighbouring parts land side by side their
-      soft (resampled) edges add up to a closed surface; the plain "over" alpha would leave a
-      half-transparent seam between them.
-    * ``colour``: the "over" composite, rescaled from the "over" alpha to ``coverage`` (premultiplied by
-      ``coverage``: uncovered pixels are 0).
-    * ``visible``: each part's share of the composite (its alpha times the transparency of the parts in
-      front, rescaled the same way); the shares sum to ``coverage``.
+    Saturating front-to-back compositing (OpenGL's ``SRC_ALPHA_SATURATE`` polygon antialiasing): going
+    from the front part to the back, each part takes as much of its alpha as the parts in front of it
+    have left, ``visible_p = clamp(1 - sum of the alphas in front, 0, alpha_p)``, and contributes its
+    colour scaled by ``visible_p / alpha_p``. Hence
+
+    * a front part hides the parts behind it where it is opaque, and blends with them at its soft edge,
+      as the "over" operator does;
+    * parts that land side by side (the layers come from a partition of the source) add up exactly at
+      their shared soft edge, where "over" would leave a half-transparent seam of wrongly weighted colour;
+    * ``coverage = sum of visible = min(1, sum of the alphas)``; ``colour`` is premultiplied by it (0
+      where nothing landed).
     """
     alpha = layers[:, 3].clamp(0.0, 1.0)
-    clear = torch.flip(torch.cumprod(torch.flip(1.0 - alpha, [0]), dim=0), [0])  # prod over q >= p
-    behind_front = torch.cat([clear[1:], torch.ones_like(clear[:1])])  # prod over q > p
-    visible = alpha * behind_front
-    over_alpha = visible.sum(dim=0)
-    landed = over_alpha > EPS
-    coverage = torch.where(landed, alpha.sum(dim=0).clamp(max=1.0), torch.zeros_like(over_alpha))
-    gain = torch.where(landed, coverage / over_alpha.clamp(min=EPS), torch.zeros_like(coverage))
-    colour = (layers[:, :3] * behind_front[:, None]).sum(dim=0) * gain
-    return colour.clamp(0.0, 1.0), coverage, visible * gain
+    in_front = torch.flip(torch.cumsum(torch.flip(alpha, [0]), dim=0), [0]) - alpha  # sum over q > p
+    visible = torch.minimum((1.0 - in_front).clamp(min=0.0), alpha)
+    share = torch.where(alpha > EPS, visible / alpha.clamp(min=EPS), torch.zeros_like(alpha))
+    colour = (layers[:, :3] * share[:, None]).sum(dim=0)
+    return colour.clamp(0.0, 1.0), visible.sum(dim=0).clamp(max=1.0), visible
