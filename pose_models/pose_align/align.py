@@ -15,9 +15,11 @@ Recurrent steps (``steps = K``)
 -------------------------------
 The part masks are *carried* from the source through the poses ``0 -> 1 -> ... -> K`` (interpolated bone
 angles and lengths), never recomputed on an intermediate or the target pose: the map of a part is the
-composition of its ``K`` per-step maps. Doing the ``K`` warps as one ``grid_sample`` through the composed
-map gives the same geometry as ``K`` successive resamplings without their accumulated blur, and does not
-lose texture that leaves the canvas at an intermediate pose.
+composition of its ``K`` per-step maps. Each part is carried as its own layer (the source image times its
+mask), so warping the layers step by step and compositing them at every pose would give, at the target
+pose, exactly the layers that one ``grid_sample`` through the composed maps gives, only with ``K``
+resamplings of blur and with texture lost wherever a layer left the canvas at an intermediate pose. So
+the layers are pulled back through the composed maps once and composited once, at the target pose.
 
 How this differs from one direct warp (``K = 1``), stated exactly:
 
@@ -28,8 +30,9 @@ How this differs from one direct warp (``K = 1``), stated exactly:
   a noisy detection) the result depends on ``K``; for a rotation (under 180 degrees), uniform scaling
   and translation of the whole pose it does not (every intermediate pose is then a similar copy).
 * **Occlusion order** is the fixed back-to-front order at the target pose, for every ``K``. Layers are
-  carried per part rather than as one composited image, so a region hidden at an intermediate pose
-  (a hand sweeping over the torso) keeps its texture instead of leaving a hole or smear.
+  carried per part rather than as one composited image: carrying the composite (each step sampling
+  the previous step's picture) would turn every transient occlusion into lost texture, e.g. a hand
+  sweeping over the torso would leave a trail of holes (or of hand colour) on it.
 * **Tearing** at the joints is avoided for every ``K`` by the shapes, not by the steps: the distal part
   owns the round cap around its proximal joint (:mod:`.parts`), which turns onto itself.
 
@@ -58,7 +61,7 @@ import torch.nn.functional as F
 from ..pose.keypoints import PoseFrame, require_person
 from ..pose.ops import broadcast_frames, scale_to_canvas
 from .masks import PARSER_GROUPS, parsing_part_masks, shape_part_masks
-from .parts import PART_NAMES, PartShapeSettings, part_shapes, reference_length
+from .parts import PART_NAMES, PartShape, PartShapeSettings, part_shapes, reference_length
 from .transforms import IDENTITY, invert, path_maps
 from .warp import composite, warp_layers
 
@@ -124,7 +127,7 @@ def align_pose(image: torch.Tensor, source_pose: PoseFrame | Sequence[PoseFrame]
     targets = broadcast_frames(targets, batch, what="target poses")
     groups = None if parsing is None else _parser_groups(parsing, count, height, width, work, image.device)
 
-    source_cache: dict[int, tuple[np.ndarray, dict, torch.Tensor]] = {}
+    source_cache: dict[int, tuple[np.ndarray, dict[str, PartShape], torch.Tensor]] = {}
     images, coverages, masks, skipped = [], [], [], []
     for b in range(batch):
         s = 0 if count == 1 else b
@@ -156,7 +159,7 @@ def align_pose(image: torch.Tensor, source_pose: PoseFrame | Sequence[PoseFrame]
 
 def _source_parts(pixels: torch.Tensor, frame: PoseFrame, groups: Mapping[str, torch.Tensor] | None,
                   index: int, person: int, settings: PartShapeSettings
-                  ) -> tuple[np.ndarray, dict, torch.Tensor]:
+                  ) -> tuple[np.ndarray, dict[str, PartShape], torch.Tensor]:
     """Source body ``[18, 3]`` (image px), part shapes, and premultiplied layers ``[P, 4, H, W]``."""
     _, height, width = pixels.shape
     body = require_person(scale_to_canvas(frame, width, height), person, what="pose alignment",

@@ -111,14 +111,14 @@ def path_maps(body_from: np.ndarray, body_to: np.ndarray, steps: int, width: int
     usable = (body_from[:, 2] > 0) & (body_to[:, 2] > 0)
     ends = [PoseFrame((Person(body),), width, height) for body in (body_from, body_to)]
     bodies = [frame.people[0].body for frame in interpolate_poses(*ends, steps + 1, mode="angle")]
-    maps: dict[str, np.ndarray | None] = {}
-    for name in names:
-        total: np.ndarray | None = IDENTITY
-        for before, after in zip(bodies[:-1], bodies[1:], strict=True):
-            step = part_map(name, before, after, usable)
-            if step is None:
-                total = None
-                break
-            total = compose(total, step)
-        maps[name] = total
-    return maps
+    return {name: _path_map(name, bodies, usable) for name in names}
+
+
+def _path_map(name: str, bodies: list[np.ndarray], usable: np.ndarray) -> np.ndarray | None:
+    total = IDENTITY
+    for before, after in zip(bodies[:-1], bodies[1:], strict=True):
+        step = part_map(name, before, after, usable)
+        if step is None:
+            return None
+        total = compose(total, step)
+    return total
