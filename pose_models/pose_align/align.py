@@ -41,11 +41,17 @@ more needs a non-rigid (e.g. learned) step, which is out of scope.
 
 Missing joints
 --------------
-Joints are used only where visible in both the source and the target. A part whose shape cannot be built
-on the source or whose map cannot be fitted (:mod:`.parts`, :mod:`.transforms`: a limb needs both joints,
-the torso and head two of their joints) is **skipped**: its source pixels are left out of the result (its
-mask is all zero, and no other part takes them), and its name is listed in
-:attr:`AlignResult.skipped`. Other parts are unaffected.
+Maps use only the joints visible in both the source and the target. A part is **skipped** (listed in
+:attr:`AlignResult.skipped`, its output mask all zero) when its shape cannot be built on the source or
+its map cannot be fitted (:mod:`.parts`, :mod:`.transforms`: a limb needs both joints, the torso and the
+head two of their joints). Other parts are unaffected:
+
+* a part that has a source shape but no map (e.g. the target lacks the wrist) still claims its source
+  pixels, which are then left out of the result (uncovered), so no stale copy stays behind and no
+  other part drags them along;
+* a part without a source shape (e.g. the source lacks the elbow) claims nothing: its pixels belong to
+  whatever part's shape contains them (with a parser, also to the nearest part within ``reach``) or to
+  none.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..pose.errors import PoseFormatError
 from ..pose.keypoints import PoseFrame, require_person
 from ..pose.ops import broadcast_frames, scale_to_canvas
 from .masks import PARSER_GROUPS, parsing_part_masks, shape_part_masks
@@ -68,6 +75,7 @@ from .warp import composite, warp_layers
 logger = logging.getLogger(__name__)
 
 MAX_STEPS = 64
+"""Largest ``steps`` accepted."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,8 @@ def align_pose(image: torch.Tensor, source_pose: PoseFrame | Sequence[PoseFrame]
         source_pose: one frame, or ``B_s`` frames (one per image), in pixels of their own canvas.
         target_pose: one frame or ``B_t`` frames. Batch ``B = B_t`` when ``B_s == 1`` (many targets share
             one source), else ``B = B_s`` with ``B_t`` equal to 1 or ``B_s``.
-        steps: ``K >= 1`` pose steps from source to target; 1 = direct warp (see the module docstring).
+        steps: ``K`` pose steps from source to target, 1 to :data:`MAX_STEPS`; 1 = direct warp (see the
+            module docstring).
         parsing: optional parser groups (names from :data:`~pose_models.pose_align.masks.PARSER_GROUPS`),
             each ``[H', W']`` or ``[B_s, H', W']`` (or ``[1, H', W']``) in ``[0, 1]``, resized bilinearly
             to ``H x W``. Without it the part masks are the keypoint shapes alone.
@@ -177,7 +186,8 @@ def _source_parts(pixels: torch.Tensor, frame: PoseFrame, groups: Mapping[str, t
 def _frames(poses: PoseFrame | Sequence[PoseFrame]) -> list[PoseFrame]:
     frames = [poses] if isinstance(poses, PoseFrame) else list(poses)
     if not frames or not all(isinstance(f, PoseFrame) for f in frames):
-        raise ValueError("pose alignment: poses must be a PoseFrame or a non-empty sequence of PoseFrames.")
+        raise PoseFormatError("pose alignment: poses must be a PoseFrame or a non-empty sequence of "
+                              "PoseFrames.")
     return frames
 
 
