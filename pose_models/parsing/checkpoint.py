@@ -1,0 +1,159 @@
+"""Read SCHP checkpoints safely, check them against the network, build the network, convert to safetensors.
+
+The official files (``exp-schp-201908261155-lip.pth`` and its ATR / Pascal-Person-Part siblings) are
+``torch.save`` dicts ``{"state_dict": {...}, "cycle_n": int}`` whose 603 keys carry DataParallel's
+``module.`` prefix. They are read with ``torch.load(..., weights_only=True)``, which refuses any pickled
+object other than tensors and plain containers, so no code in a file is ever executed. ``.safetensors``
+files (see :func:`convert_to_safetensors`) hold the same tensors with the prefix removed.
+
+The label set comes from the weights (the fusion classifier's output channels), never from the file
+name. Keys must match the network exactly; a mismatch raises :class:`CheckpointError` naming the file,
+the missing, unexpected and wrongly shaped keys, and the files to download into ``models/human_parsing/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+
+from .errors import CheckpointError
+from .labels import LABEL_SETS, MODELS_FOLDER, SCHP_DOWNLOAD_URL, LabelSet, label_set_for_classes
+from .network import SCHPNet
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "module."
+"""Prefix of every key in the official checkpoints (the training code's DataParallel wrapper)."""
+
+CLASSIFIER_KEY = "fushion.3.weight"
+"""The final classifier's weight ``[num_classes, 256, 1, 1]``; its first dimension picks the label set."""
+
+_LISTED = 5  # names shown per kind of mismatch
+
+
+def download_hint() -> str:
+    """What to download and where, for error messages."""
+    names = ", ".join(s.checkpoint for s in LABEL_SETS)
+    return (f"Download one of the SCHP checkpoints ({names}) from {SCHP_DOWNLOAD_URL} "
+            f"into models/{MODELS_FOLDER}/.")
+
+
+def _listing(items: list[str]) -> str:
+    shown = ", ".join(items[:_LISTED])
+    return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
+
+
+def _load_pickle(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused to load, the file contains pickled objects other than tensors ({err}). "
+            f"Only plain weight files are read; {download_hint()}"
+        ) from None
+    except (RuntimeError, EOFError, ValueError) as err:
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({err}). Is the download "
+                              f"complete? {download_hint()}") from None
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The CPU tensors of an SCHP weights file, keys without the ``module.`` prefix.
+
+    ``.safetensors`` files are read with safetensors; anything else with ``weights_only`` ``torch.load``
+    (a dict with ``state_dict``, or a bare state dict).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file. {download_hint()}")
+    if path.suffix == ".safetensors":
+        try:
+            raw: object = safetensors.torch.load_file(path, device="cpu")
+        except SafetensorError as err:
+            raise CheckpointError(f"{path}: cannot be read as safetensors ({err}). "
+                                  f"{download_hint()}") from None
+    else:
+        raw = _load_pickle(path)
+        if isinstance(raw, Mapping) and "state_dict" in raw:
+            raw = raw["state_dict"]
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f"{path}: holds a {type(raw).__name__}, not a state dict. {download_hint()}")
+    state: dict[str, torch.Tensor] = {}
+    for key, value in raw.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor. "
+                                  f"{download_hint()}")
+        state[str(key).removeprefix(PREFIX)] = value
+    return state
+
+
+def expected_shapes(num_classes: int) -> dict[str, tuple[int, ...]]:
+    """``{key: shape}`` of the SCHP network's state dict (no prefix), built without allocating weights."""
+    with torch.device("meta"):
+        network = SCHPNet(num_classes)
+    return {key: tuple(value.shape) for key, value in network.state_dict().items()}
+
+
+def detect_label_set(state: Mapping[str, torch.Tensor], source: str | Path) -> LabelSet:
+    """The label set of a state dict, from the classifier's output channels; ``source`` names the file."""
+    classifier = state.get(CLASSIFIER_KEY)
+    if classifier is None or classifier.dim() != 4:
+        raise CheckpointError(f"{source}: no SCHP classifier weight {CLASSIFIER_KEY!r} [labels, 256, 1, 1], "
+                              f"so this is not an SCHP parsing checkpoint. {download_hint()}")
+    return label_set_for_classes(classifier.shape[0], str(source))
+
+
+def check_state_dict(state: Mapping[str, torch.Tensor], label_set: LabelSet, source: str | Path) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` has exactly the network's keys and shapes."""
+    expected = expected_shapes(label_set.num_classes)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} is {tuple(state[k].shape)}, needs {shape}" for k, shape in expected.items()
+             if k in state and tuple(state[k].shape) != shape]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {_listing(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_listing(unexpected)}")
+    if wrong:
+        problems.append(f"{len(wrong)} key(s) with a wrong shape: {_listing(wrong)}")
+    if problems:
+        raise CheckpointError(
+            f"{source}: does not fit the SCHP ResNet-101 network for {label_set.title} "
+            f"({label_set.num_classes} labels): {'; '.join(problems)}. {download_hint()}"
+        )
+
+
+def load_network(path: str | Path, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32) -> tuple[SCHPNet, LabelSet]:
+    """Read, check and load an SCHP checkpoint; the network is in eval mode on ``device`` in ``dtype``."""
+    state = read_state_dict(path)
+    label_set = detect_label_set(state, path)
+    check_state_dict(state, label_set, path)
+    with torch.device("meta"):
+        network = SCHPNet(label_set.num_classes)
+    network.load_state_dict(state, strict=True, assign=True)
+    network = network.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    logger.info("Loaded SCHP %s (%d labels) from %s", label_set.title, label_set.num_classes, path)
+    return network, label_set
+
+
+def convert_to_safetensors(source: str | Path, target: str | Path) -> LabelSet:
+    """Check an SCHP checkpoint and write its tensors (no ``module.`` prefix) to ``target`` as safetensors.
+
+    The file's metadata records the label set (``schp_label_set``) and the source file name.
+    """
+    state = read_state_dict(source)
+    label_set = detect_label_set(state, source)
+    check_state_dict(state, label_set, source)
+    # Own contiguous storage per tensor: safetensors refuses tensors that share memory.
+    tensors = {key: value.detach().contiguous().clone() for key, value in state.items()}
+    metadata = {"format": "pt", "schp_label_set": label_set.name, "source": Path(source).name}
+    safetensors.torch.save_file(tensors, Path(target), metadata=metadata)
+    logger.info("Wrote %s (%s, %d tensors)", target, label_set.title, len(tensors))
+    return label_set
