@@ -34,6 +34,9 @@ PREFIX = "module."
 CLASSIFIER_KEY = "fushion.3.weight"
 """The final classifier's weight ``[num_classes, 256, 1, 1]``; its first dimension picks the label set."""
 
+SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+"""File name endings read with safetensors; anything else goes through ``weights_only`` ``torch.load``."""
+
 _LISTED = 5  # names shown per kind of mismatch
 
 
@@ -65,13 +68,13 @@ def _load_pickle(path: Path) -> object:
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The CPU tensors of an SCHP weights file, keys without the ``module.`` prefix.
 
-    ``.safetensors`` files are read with safetensors; anything else with ``weights_only`` ``torch.load``
-    (a dict with ``state_dict``, or a bare state dict).
+    ``.safetensors`` / ``.sft`` files are read with safetensors; anything else with ``weights_only``
+    ``torch.load`` (a dict with ``state_dict``, or a bare state dict).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file. {download_hint()}")
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
         try:
             raw: object = safetensors.torch.load_file(path, device="cpu")
         except SafetensorError as err:

@@ -120,7 +120,7 @@ class HumanParser:
             fused = self.network(x).fusion.float()
         return to_image_logits(fused, transform)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: callers may modify the results in place
     def parse(self, images: ImageBatch, *, flip: bool = False, batch_size: int = 4,
               input_size: tuple[int, int] | None = None,
               progress: ProgressCallback | None = None) -> ParsingResult:

@@ -14,6 +14,7 @@ import torch
 from parsing.schp_fakes import write_official
 
 from pose_models.parsing import GROUPS, LABEL_SETS, HumanParser, ParsingError, crop_transform
+from pose_models.parsing.checkpoint import read_state_dict
 from pose_models.parsing.cli import main
 
 SMALL = (65, 65)
@@ -48,6 +49,7 @@ def test_outputs_of_every_label_set(parsers, label_set):
     result = parser.parse(images, input_size=SMALL)
     labels = result.labels
     assert labels.shape == (2, 37, 53) and labels.dtype == torch.int64 and labels.device.type == "cpu"
+    assert not labels.is_inference()  # callers may write to it
     assert 0 <= labels.min() and labels.max() < label_set.num_classes
     colors = result.color_map()
     assert colors.shape == (2, 37, 53, 3) and colors.dtype == torch.float32
@@ -138,6 +140,8 @@ def test_safetensors_conversion_gives_identical_outputs(checkpoints, parsers, tm
     assert main(["convert", str(checkpoints["atr"]), str(converted)]) == 0
     parser = HumanParser.from_file(converted)
     assert parser.label_set.name == "atr"
+    sft = converted.rename(tmp_path / "atr.sft")  # ComfyUI's other safetensors suffix
+    assert read_state_dict(sft).keys() == read_state_dict(checkpoints["atr"]).keys()
     rgb = torch.from_numpy(images_u8(2, 25, 35, seed=4)).permute(0, 3, 1, 2) / 255
     transform = crop_transform((25, 35), SMALL)
     with torch.inference_mode():
