@@ -52,13 +52,21 @@ def _listing(items: list[str]) -> str:
     return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
 
 
+def _unpickler_reason(err: pickle.UnpicklingError) -> str:
+    """The first sentence of torch's ``WeightsUnpickler error``, without its advice to load unsafely."""
+    for line in str(err).splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].split(". ")[0].strip()
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def _load_pickle(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
-            f"{path}: refused to load, the file contains pickled objects other than tensors ({err}). "
-            f"Only plain weight files are read; {download_hint()}"
+            f"{path}: refused to load, the file contains pickled objects other than tensors "
+            f"({_unpickler_reason(err)}). Only plain weight files are read; {download_hint()}"
         ) from None
     except (RuntimeError, EOFError, ValueError) as err:
         raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({err}). Is the download "
