@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -64,7 +64,7 @@ class LabelSet:
     labels: tuple[str, ...]
     input_size: tuple[int, int]
     flip_pairs: tuple[tuple[int, int], ...]
-    parts: Mapping[str, tuple[int, ...]]
+    parts: Mapping[str, tuple[int, ...]] = field(compare=False)  # a read-only mapping: keeps the set hashable
     checkpoint: str
 
     @property

@@ -54,6 +54,7 @@ def test_official_label_sets():
     assert LIP.checkpoint == "exp-schp-201908261155-lip.pth"
     assert ATR.checkpoint == "exp-schp-201908301523-atr.pth"
     assert PASCAL.checkpoint == "exp-schp-201908270938-pascal-person-part.pth"
+    assert len({LIP, ATR, PASCAL}) == 3  # hashable: usable as cache keys
     for label_set in LABEL_SETS:
         assert label_set.labels[0] == "Background"
         assert len(set(label_set.labels)) == label_set.num_classes
