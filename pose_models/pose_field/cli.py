@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from ..pose import PoseFormatError
+from .base import PoseField
 from .data import DEFAULT_TRAIN_FRACTION, load_pose_table, train_split
 from .evaluate import DEFAULT_DELTAS, DEFAULT_EVAL_SEED, evaluate_fields, format_table
 from .fields import field_label, load_field
@@ -135,8 +136,10 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    specs = args.field or ["analytic"]
-    fields = {field_label(s): load_field(s) for s in specs}
+    fields: dict[str, PoseField] = {}
+    for spec in args.field or ["analytic"]:
+        label = field_label(spec)
+        fields[label if label not in fields else spec] = load_field(spec)
     protocols = tuple(p for p in args.protocols.split(",") if p)
     unknown = set(protocols) - set(EVAL_BONES)
     if unknown:
@@ -151,7 +154,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     sys.stdout.write(format_table(evaluate_fields(fields, keypoints, args.deltas, protocols, args.seed)))
 
 
-def _learned_fraction(fields: dict[str, torch.nn.Module]) -> float:
+def _learned_fraction(fields: dict[str, PoseField]) -> float:
     """The train fraction the learned fields were trained with (they must agree), else the default."""
     fractions = {f.training_settings.get("train_fraction", DEFAULT_TRAIN_FRACTION)
                  for f in fields.values() if isinstance(f, LearnedPoseField)}

@@ -36,11 +36,6 @@ class PoseTable:
     def __len__(self) -> int:
         return len(self.names)
 
-    def subset(self, mask: torch.Tensor) -> PoseTable:
-        """The rows where ``mask [N] bool`` is set."""
-        idx = torch.nonzero(mask).flatten().tolist()
-        return PoseTable(tuple(self.names[i] for i in idx), self.keypoints[mask])
-
 
 def load_pose_table(path: str | Path) -> PoseTable:
     """Read a DeepFashion keypoint CSV (raises :class:`pose_models.pose.PoseFormatError` on bad input)."""

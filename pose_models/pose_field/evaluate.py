@@ -102,7 +102,8 @@ def evaluate_fields(fields: dict[str, PoseField], keypoints: torch.Tensor,
 
 def format_table(rows: list[EvalRow]) -> str:
     """The rows as an aligned text table (one header line, one line per row, trailing newline)."""
-    lines = [f"{'field':<24} {'protocol':<8} {'delta':>5} {'n':>5} {'auc':>6} {'paired':>6}"]
-    lines += [f"{r.field:<24} {r.protocol:<8} {r.delta:>5.2f} {r.n:>5d} {r.auc:>6.3f} {r.paired:>6.3f}"
+    width = max([len("field"), *(len(r.field) for r in rows)])
+    lines = [f"{'field':<{width}} {'protocol':<8} {'delta':>5} {'n':>5} {'auc':>6} {'paired':>6}"]
+    lines += [f"{r.field:<{width}} {r.protocol:<8} {r.delta:>5.2f} {r.n:>5d} {r.auc:>6.3f} {r.paired:>6.3f}"
               for r in rows]
     return "\n".join(lines) + "\n"

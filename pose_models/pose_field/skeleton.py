@@ -40,12 +40,6 @@ SCALE_REFERENCES: tuple[tuple[int, int, float], ...] = (
 the 95th percentile of ``|a - b| / torso`` over the DeepFashion train split (foreshortening only shortens,
 so the estimate rarely exceeds the torso length of an upright body)."""
 
-PARENT_BONE: tuple[int, ...] = tuple(
-    next((i for i, (_, c) in enumerate(BONES) if c == p), -1) for p, _ in BONES
-)
-"""Index of the bone ending at each bone's parent joint (``-1`` for the five bones leaving the neck)."""
-
-
 def _subtrees() -> torch.Tensor:
     out = torch.zeros(NUM_BONES, NUM_JOINTS, dtype=torch.bool)
     for b, (_, child) in enumerate(BONES):
