@@ -132,7 +132,7 @@ class KinematicPriorField(PoseField):
     def distance(self, keypoints: torch.Tensor) -> torch.Tensor:
         """``[B]`` weighted sum of :meth:`terms`."""
         terms = self.terms(keypoints)
-        return sum(self.weights[name] * value for name, value in terms.items())
+        return torch.stack([self.weights[name] * value for name, value in terms.items()]).sum(0)
 
     def terms(self, keypoints: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each unweighted penalty term, ``float [B] >= 0``, for ``keypoints [B, 18, 3]``."""

@@ -36,7 +36,7 @@ EIKONAL_MIN_TARGET = 0.05
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings (defaults = the shipped training run)."""
+    """Training settings; the defaults are the reference run (``python -m pose_models.pose_field train``)."""
 
     epochs: int = 300
     max_steps: int | None = None
