@@ -14,7 +14,7 @@ Never imports ComfyUI. Modules (each documents its tensor shapes, value ranges a
 
 Typical use (guidance energy)::
 
-    net = load_body_model(find_body_model([models_dir, custom_nodes_dir]), device="cuda")
+    net = load_body_model(find_body_model([models_dir, custom_nodes_dir]), device=device)
     estimator = OpenPoseBodyEstimator(net)
     out = estimator(images)                                   # images [B, 3, H, W] in [0, 1]
     target = render_target_heatmaps(frames_to_keypoints(frames, H, W).to(images.device), out.geometry)

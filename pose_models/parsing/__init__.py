@@ -7,7 +7,7 @@ torchvision, no ComfyUI.
 
 Usage::
 
-    parser = HumanParser.from_file("models/human_parsing/exp-schp-201908261155-lip.pth", device="cuda")
+    parser = HumanParser.from_file("models/human_parsing/exp-schp-201908261155-lip.pth", device=device)
     result = parser.parse(images, flip=True)  # images: float [B, H, W, 3] RGB in [0, 1]
     result.labels, result.color_map(), result.mask("upper_clothes"), result.legend_image()
 

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from shared_data import deepfashion_csv
 
 from pose_models.pose_field import KinematicPriorField, load_pose_table, scorable
 
-REPO = Path(__file__).resolve().parents[2]
 FIELD = KinematicPriorField()
-
-
-def deepfashion_csv() -> Path:
-    for base in (REPO / "shared", REPO.parent / "shared"):
-        path = base / "data" / "deepfashion-keypoints-dev.csv"
-        if path.is_file():
-            return path
-    pytest.fail("shared/data/deepfashion-keypoints-dev.csv not found in or beside the repository")
 
 
 def canonical_pose() -> torch.Tensor:

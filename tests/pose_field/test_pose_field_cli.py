@@ -9,16 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_data import deepfashion_csv
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def deepfashion_csv() -> Path:
-    for base in (REPO / "shared", REPO.parent / "shared"):
-        path = base / "data" / "deepfashion-keypoints-dev.csv"
-        if path.is_file():
-            return path
-    pytest.fail("shared/data/deepfashion-keypoints-dev.csv not found in or beside the repository")
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
+from shared_data import deepfashion_csv
 
 from pose_models.pose_field import (
     FieldConfig,
@@ -27,18 +27,9 @@ from pose_models.pose_field import (
 )
 from pose_models.pose_field.perturb import choose_limbs, rotate_one_limb
 
-REPO = Path(__file__).resolve().parents[2]
 QUICK = TrainConfig(epochs=100, max_steps=250, batch_size=128, samples_per_pose=4, lr=3e-3,
                     field=FieldConfig(hidden=(128, 128)))
 """A ~6 s CPU training; it reaches a held-out AUC of about 0.84 (limb, 0.4 rad) over seeds 0-2."""
-
-
-def deepfashion_csv() -> Path:
-    for base in (REPO / "shared", REPO.parent / "shared"):
-        path = base / "data" / "deepfashion-keypoints-dev.csv"
-        if path.is_file():
-            return path
-    pytest.fail("shared/data/deepfashion-keypoints-dev.csv not found in or beside the repository")
 
 
 @pytest.fixture(scope="module")
