@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..cli_runner import run_command
 from .checkpoint import convert_to_safetensors, detect_label_set, read_state_dict
 from .errors import ParsingError
 from .parser import HumanParser
@@ -104,15 +105,4 @@ _COMMANDS = {"convert": _convert, "info": _info, "parse": _parse}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 output error, 2 bad input)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        _COMMANDS[args.command](args)
-    except ParsingError as exc:
-        logger.error("%s", exc)
-        return 2
-    except OSError as exc:
-        logger.error("%s", exc)
-        return 1
-    return 0
+    return run_command(build_parser().parse_args(argv), _COMMANDS, (ParsingError,), logger)

@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..cli_runner import run_command
 from .errors import PoseFormatError
 from .files import FILE_FORMATS, load_poses, safe_name, save_poses
 from .keypoints import NamedFrame, visible
@@ -169,15 +170,4 @@ _COMMANDS = {"convert": _convert, "render": _render, "retarget": _retarget, "inf
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 output error, 2 bad input)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        _COMMANDS[args.command](args)
-    except PoseFormatError as exc:
-        logger.error("%s", exc)
-        return 2
-    except OSError as exc:
-        logger.error("%s", exc)
-        return 1
-    return 0
+    return run_command(build_parser().parse_args(argv), _COMMANDS, (PoseFormatError,), logger)

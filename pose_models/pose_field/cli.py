@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from ..cli_runner import run_command
 from ..pose import PoseFormatError
 from .base import PoseField
 from .data import DEFAULT_TRAIN_FRACTION, load_pose_table, train_split
@@ -169,15 +170,4 @@ _COMMANDS = {"train": _train, "score": _score, "evaluate": _evaluate}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 file error, 2 bad input)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        _COMMANDS[args.command](args)
-    except (PoseFormatError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 2
-    except OSError as exc:
-        logger.error("%s", exc)
-        return 1
-    return 0
+    return run_command(build_parser().parse_args(argv), _COMMANDS, (PoseFormatError, ValueError), logger)
