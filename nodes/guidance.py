@@ -1,0 +1,190 @@
+"""Host glue for gradient guidance during sampling (RePoseDM pose guidance; TruePose CAA).
+
+The energies and the FreeDoM step live in ``pose_models.pose_guidance``; this module connects them to the
+host:
+
+* :func:`gradient_decoder` -- a private copy of a VAE's decoder with normal (non-inference) weights,
+  wrapped in a ``ModelPatcher`` so the host loads and offloads it together with the UNet.
+* :func:`enable_unet_gradients` -- identity weight wrappers on a MODEL clone (``comfyui-host.md`` section 3)
+  so autograd can run through the UNet inside the executor's ``inference_mode``.
+* :func:`guidance_post_cfg` -- the post-CFG function that decodes ``x0``, evaluates an energy, and steps.
+
+Autograd under the host: every node runs inside ``torch.inference_mode()``; weights created there are
+inference tensors that autograd cannot save. Every module on the gradient path is therefore either built
+under ``torch.inference_mode(False)`` (decoder copy, estimator) or read through weight wrappers (UNet).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import comfy.model_management
+import comfy.model_patcher
+import comfy.samplers
+import torch
+from torch import nn
+
+from ..pose_models.pose_guidance import GuidanceWindow, normalised_step, rms
+
+LOG = logging.getLogger(__name__)
+
+GUIDANCE_MODES = ["x0", "xt"]
+"""``x0``: gradient of the energy w.r.t. the predicted clean latent (no backprop through the UNet);
+``xt``: through the UNet w.r.t. the noisy input (FreeDoM's original form, about 3x the memory)."""
+
+EnergyFunction = Callable[[torch.Tensor], torch.Tensor]
+"""``images [B, 3, H, W]`` RGB in ``[0, 1]`` -> per-image energy ``[B]`` (differentiable)."""
+
+
+class LatentDecoder(nn.Module):
+    """``forward(latent [B, C, h, w], raw VAE space) -> images [B, 3, 8h, 8w]`` RGB in ``[0, 1]``.
+
+    A copy of an SD-style VAE's ``post_quant_conv`` and ``decoder`` whose weights are normal tensors
+    (``requires_grad=False``): gradients flow to the latent. Output clamped like the host's decode.
+    """
+
+    def __init__(self, post_quant_conv: nn.Module, decoder: nn.Module) -> None:
+        super().__init__()
+        self.post_quant_conv = post_quant_conv
+        self.decoder = decoder
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        weight = next(self.decoder.parameters())
+        image = self.decoder(self.post_quant_conv(latent.to(device=weight.device, dtype=weight.dtype)))
+        return torch.clamp((image.float() + 1.0) / 2.0, 0.0, 1.0)
+
+
+def gradient_decoder(vae: Any, node: str) -> comfy.model_patcher.ModelPatcher:
+    """A :class:`LatentDecoder` copy of ``vae``'s decoder in a ``ModelPatcher`` (VAE device placement).
+
+    Raises ``ValueError`` naming ``node`` for VAEs that are not SD1.5/SDXL-style 2D KL autoencoders.
+    """
+    autoencoder = getattr(vae, "first_stage_model", None)
+    usable = (autoencoder is not None and hasattr(autoencoder, "decoder")
+              and hasattr(autoencoder, "post_quant_conv") and getattr(autoencoder, "bn", None) is None
+              and getattr(vae, "latent_dim", 2) == 2)
+    if not usable:
+        raise ValueError(
+            f"{node}: the VAE is not an SD1.5/SDXL-style image autoencoder (got "
+            f"{type(autoencoder).__name__}). Connect the VAE of your SD1.5 or SDXL checkpoint (or sdxl_vae / "
+            "vae-ft-mse) to the node's vae input."
+        )
+    with torch.inference_mode(False):
+        module = LatentDecoder(copy.deepcopy(autoencoder.post_quant_conv), copy.deepcopy(autoencoder.decoder))
+        module.requires_grad_(False).eval()
+    return comfy.model_patcher.ModelPatcher(
+        module, load_device=comfy.model_management.vae_device(),
+        offload_device=comfy.model_management.vae_offload_device(),
+    )
+
+
+def module_patcher(module: nn.Module) -> comfy.model_patcher.ModelPatcher:
+    """A frozen helper network (estimator, field) in a ``ModelPatcher`` on the UNet's devices."""
+    return comfy.model_patcher.ModelPatcher(
+        module, load_device=comfy.model_management.get_torch_device(),
+        offload_device=comfy.model_management.unet_offload_device(),
+    )
+
+
+def enable_unet_gradients(model: comfy.model_patcher.ModelPatcher) -> None:
+    """Identity weight wrappers on every host-op weight/bias of ``model`` (a clone the caller owns): the
+    host then copies each weight at forward time, so autograd can save them (``xt`` mode only)."""
+    def identity(weight: torch.Tensor) -> torch.Tensor:
+        return weight
+
+    for name, module in model.model.named_modules():
+        if hasattr(module, "weight_function"):
+            for attr in ("weight", "bias"):
+                if getattr(module, attr, None) is not None:
+                    model.add_weight_wrapper(f"{name}.{attr}", identity)
+
+
+@dataclass(frozen=True)
+class GuidanceSettings:
+    """What :func:`guidance_post_cfg` does; percents are of the denoising process (0 = first step)."""
+
+    strength: float
+    start_percent: float
+    end_percent: float
+    every: int = 1
+    mode: str = "x0"
+    decode_downscale: int = 1
+
+    def __post_init__(self) -> None:
+        if self.mode not in GUIDANCE_MODES:
+            raise ValueError(f"guidance mode must be one of {GUIDANCE_MODES}, got {self.mode!r}.")
+        if not 0.0 <= self.start_percent <= self.end_percent <= 1.0:
+            raise ValueError(f"guidance window: need 0 <= start_percent ({self.start_percent}) <= "
+                             f"end_percent ({self.end_percent}) <= 1.")
+        if self.decode_downscale not in (1, 2, 4):
+            raise ValueError(f"decode_downscale must be 1, 2 or 4, got {self.decode_downscale}.")
+
+
+def guidance_post_cfg(settings: GuidanceSettings, decoder: comfy.model_patcher.ModelPatcher,
+                      energy: EnergyFunction, node: str) -> Callable[[dict[str, Any]], torch.Tensor]:
+    """A ``set_model_sampler_post_cfg_function`` callable that guides ``denoised`` with ``energy``.
+
+    Outside the window the host's ``denoised`` is returned as it is (bit-identical to unguided sampling).
+    Inside: ``g = dE/dx`` (``x`` = the predicted clean latent, or the noisy input in ``xt`` mode), then
+    ``denoised - rho * g`` with FreeDoM's ``rho`` (:func:`pose_models.pose_guidance.normalised_step`); the
+    reference size is ``cond_scale * rms(cond_denoised - uncond_denoised)``, or ``rms(denoised)`` when the
+    host skipped the unconditional pass (CFG 1).
+    """
+    def post_cfg(args: dict[str, Any]) -> torch.Tensor:
+        denoised: torch.Tensor = args["denoised"]
+        sigma = args["sigma"]
+        model = args["model"]
+        sampling = model.model_sampling
+        window = GuidanceWindow(sampling.percent_to_sigma(settings.start_percent),
+                                sampling.percent_to_sigma(settings.end_percent), settings.every)
+        schedule = args["model_options"].get("transformer_options", {}).get("sample_sigmas")
+        if not window.is_active(float(sigma.flatten()[0]), schedule):
+            return denoised
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        grad = _energy_gradient(args, settings, decoder, energy, node)
+        uncond = args.get("uncond_denoised")
+        if uncond is None:
+            reference = rms(denoised)
+        else:
+            reference = float(args["cond_scale"]) * rms(args["cond_denoised"] - uncond)
+        stepped, rho = normalised_step(denoised, grad.to(denoised.device), reference.to(denoised.device),
+                                       settings.strength)
+        LOG.debug("%s: guided step at sigma %.4g, rho %s", node, float(sigma.flatten()[0]), rho.tolist())
+        return stepped
+
+    return post_cfg
+
+
+def _energy_gradient(args: dict[str, Any], settings: GuidanceSettings,
+                     decoder: comfy.model_patcher.ModelPatcher, energy: EnergyFunction,
+                     node: str) -> torch.Tensor:
+    model = args["model"]
+    with torch.inference_mode(False), torch.enable_grad():
+        if settings.mode == "x0":
+            leaf = args["denoised"].detach().clone().requires_grad_(True)
+            clean = leaf
+        else:
+            leaf = args["input"].detach().clone().requires_grad_(True)
+            try:
+                sigma = args["sigma"].detach().clone()
+                options = args["model_options"]
+                clean = comfy.samplers.calc_cond_batch(model, [args["cond"]], leaf, sigma, options)[0]
+            except RuntimeError as exc:
+                if "Inference tensors" not in str(exc):
+                    raise
+                raise RuntimeError(
+                    f"{node}: xt mode backpropagates through every network of the UNet call, and one of them "
+                    "(a ControlNet, T2I-Adapter or another pack's model) was loaded with inference-only "
+                    "weights. Use mode x0 (no backprop through the UNet) with ControlNets."
+                ) from exc
+        latent = model.latent_format.process_out(clean)
+        if settings.decode_downscale > 1:
+            latent = nn.functional.avg_pool2d(latent, settings.decode_downscale)
+        images = decoder.model(latent)
+        total = energy(images).sum()
+        (grad,) = torch.autograd.grad(total, leaf)
+    return grad.detach()
