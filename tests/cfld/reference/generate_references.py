@@ -65,7 +65,7 @@ logger = logging.getLogger("cfld.generate_references")
 
 TINY_UNET = {
     "sample_size": LATENT_SIDE,
-    "block_out_channels": (32, 64, 128, 128),
+    "block_out_channels": (32, 32, 64, 64),
     "layers_per_block": 2,
     "cross_attention_dim": 64,
     "attention_head_dim": 8,
@@ -87,10 +87,10 @@ def tiny_cfg(cfg):
     cfg.MODEL.APPEARANCE_GUIDANCE_CONFIG.INNER_DIMS = [16] * 3 + [32] * 3 + [64] * 3
     cfg.MODEL.APPEARANCE_GUIDANCE_CONFIG.EMBED_DIMS = [32] * 6 + [64] * 3
     cfg.MODEL.APPEARANCE_GUIDANCE_CONFIG.HEADS = [1] * 6 + [2] * 3  # head width 32, as in the release
-    cfg.MODEL.APPEARANCE_GUIDANCE_CONFIG.CTX_DIMS = [32] * 3 + [64] * 3 + [128] * 3
+    cfg.MODEL.APPEARANCE_GUIDANCE_CONFIG.CTX_DIMS = [32] * 6 + [64] * 3
     cfg.MODEL.APPEARANCE_GUIDANCE_CONFIG.DEPTH = 2
     cfg.MODEL.POSE_GUIDANCE_CONFIG.IN_CHANNELS = 32
-    cfg.MODEL.POSE_GUIDANCE_CONFIG.CHANNELS = [32, 64, 128]
+    cfg.MODEL.POSE_GUIDANCE_CONFIG.CHANNELS = [32, 32, 64]
     cfg.MODEL.DECODER_CONFIG.N_CTX = 4
     cfg.MODEL.DECODER_CONFIG.CTX_DIM = 64
     cfg.MODEL.DECODER_CONFIG.DEPTH = 2
@@ -293,7 +293,7 @@ def generate(official: Path, out_dir: Path) -> None:
             uc, dn, full = eps.chunk(3)
             ref[f"guided_t{t}"] = uc + POSE_SCALE * (dn - uc) + APPEARANCE_SCALE * (full - dn)
 
-        # Stage 7: the official sampling function, 50 DDPM steps, injected noise.
+        # Stage 7: the official sampling function, STEPS DDPM steps, injected noise.
         scheduler = mods["scheduling_ddpm"].DDPMScheduler.from_pretrained(
             str(official / "pretrained_models" / "scheduler"))
         noises = [step_noise(i) for i in range(STEPS)]
@@ -312,6 +312,8 @@ def generate(official: Path, out_dir: Path) -> None:
         assert len(used) == STEPS, len(used)
         ref["sampled_latents"] = vae.latents
         ref["timesteps"] = scheduler.timesteps.clone()
+        scheduler.set_timesteps(50)  # the official 50-step schedule, for the schedule test
+        ref["timesteps_50"] = scheduler.timesteps.clone()
 
     ref = {k: v.contiguous() for k, v in ref.items()}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ LATENT_SIDE = SOURCE_SIDE // 4
 TIMESTEPS = (981, 501)
 POSE_SCALE = 1.5  # DOWN_BLOCK_GUIDANCE_SCALE; deliberately != the appearance scale so a swap shows
 APPEARANCE_SCALE = 2.5  # FULL_GUIDANCE_SCALE
-STEPS = 50
+STEPS = 10  # official loop length of the reference (the 50-step schedule is checked on its own)
 
 # (y, x) in the 256x176 DeepFashion frame, -1 = missing. Rows of shared/data/deepfashion-keypoints-dev.csv
 # plus one pose with fractional coordinates (our canonical poses are float pixels).
