@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from cfld.tiny_release import reference, write_release
+
 from pose_models.cfld import CFLDModel, Conditions, load_release
 
 

@@ -12,10 +12,9 @@ import json
 from pathlib import Path
 
 import torch
+from cfld.reference import deterministic
 from safetensors import safe_open
 from safetensors.torch import load_file
-
-from cfld.reference import deterministic
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
