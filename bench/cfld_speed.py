@@ -1,0 +1,189 @@
+"""CFLD speed: our port (pose_models.cfld) vs the official code, same machine, settings and inputs, one run.
+
+Run it in the reference venv (see tests/cfld/reference/generate_references.py), which can import both::
+
+    /tmp/cfld_ref/venv/bin/python bench/cfld_speed.py --official /tmp/cfld_src            # tiny, CPU
+    python bench/cfld_speed.py --official CFLD --size full --device cuda --dtype float16   # GPU
+
+``--size tiny`` is the parity configuration with its deterministic weights; ``--size full`` the release
+architecture (Swin-B, SD1.5 UNet) with random weights copied from the official modules into ours. Both
+sides get the same source images, poses, initial latents and per-step noise (the official scheduler's
+draw is replaced by the same injected noise), so their outputs can be compared: the script reports the
+max abs difference of the final latents next to the times. Time per image = (conditions + all sampling
+steps) / batch, best of ``--repeats``; on CUDA also peak allocated memory per run. The official code runs
+with SDPA in place of xformers and under autocast when ``--dtype float16`` (its fp16 inference mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "tests" / "cfld" / "reference"
+sys.path[:0] = [str(REPO), str(REFERENCE)]
+
+import generate_references as gen  # noqa: E402
+import tiny_inputs as T  # noqa: E402
+
+from pose_models.cfld import load_release, pose_input  # noqa: E402
+
+logger = logging.getLogger("bench.cfld_speed")
+
+
+class _Autocast:
+    """The official sampler's ``accelerator``: autocast on CUDA for fp16, nothing otherwise."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+        self.device, self.dtype = device, dtype
+
+    def autocast(self):
+        if self.device.type == "cuda" and self.dtype != torch.float32:
+            return torch.autocast("cuda", dtype=self.dtype)
+        return contextlib.nullcontext()
+
+
+def _full_cfg(mods):
+    """The release architecture; the UNet from the official SD1.5 config with random weights."""
+    unet_config = json.loads((gen_official_path() / "pretrained_models" / "unet" / "config.json").read_text())
+    keep = {k: v for k, v in unet_config.items() if not k.startswith("_")}
+
+    def full_from_pretrained(cls, path, **kwargs):
+        return cls(**keep)
+
+    mods["unet"].ResidualUNet2DConditionModel.from_pretrained = classmethod(full_from_pretrained)
+    cfg = mods["defaults"].pose_transfer_C.clone()
+    cfg.defrost()
+    cfg.MODEL.COND_STAGE_CONFIG.PRETRAINED_PATH = ""
+    cfg.freeze()
+    return cfg
+
+
+_OFFICIAL: list[Path] = []
+
+
+def gen_official_path() -> Path:
+    return _OFFICIAL[0]
+
+
+def build_models(size: str, mods, folder: Path):
+    """(cfg, official conditioning model, official UNet wrapper, our CFLDModel), equal weights."""
+    torch.manual_seed(0)
+    if size == "tiny":
+        cfg, model, unet = gen.build_official(mods)
+    else:
+        cfg = _full_cfg(mods)
+        model = mods["train"].build_model(cfg).eval()
+        unet = mods["unet"].UNet(cfg).eval()
+    paths = folder / "pytorch_model.bin", folder / "pytorch_model_1.bin"
+    torch.save(model.state_dict(), paths[0])
+    torch.save(unet.state_dict(), paths[1])
+    return cfg, model, unet, load_release(*paths)
+
+
+def inputs(side: int, batch: int, latent: int, steps: int):
+    """Source [-1, 1], poses (cycling the test poses), initial latents, per-step noise."""
+    from deterministic import normal, uniform
+
+    source = uniform(f"bench/source/{side}", (batch, 3, side, side))
+    poses = torch.stack([pose_input(T.KEYPOINTS_YX[i % len(T.KEYPOINTS_YX)], side) for i in range(batch)])
+    x0 = normal(f"bench/x0/{latent}", (batch, 4, latent, latent))
+    noise = [normal(f"bench/noise/{i}", (batch, 4, latent, latent)) for i in range(steps)]
+    return source, poses, x0, noise
+
+
+def timed(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[float, float, torch.Tensor]:
+    """(seconds, peak GiB or nan, result)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    out = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        peak = float("nan")
+    return time.perf_counter() - start, peak, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--official", type=Path, required=True, help="checkout of YanzuoLu/CFLD")
+    parser.add_argument("--size", choices=("tiny", "full"), default="tiny")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: stable timings)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    _OFFICIAL.append(args.official.resolve())
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+
+    mods = gen.install_stand_ins(args.official.resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg, model, unet, ours = build_models(args.size, mods, Path(tmp))
+    cfg.defrost()
+    cfg.TEST.NUM_INFERENCE_STEPS = args.steps
+    cfg.TEST.DOWN_BLOCK_GUIDANCE_SCALE = cfg.TEST.FULL_GUIDANCE_SCALE = 2.0
+    cfg.freeze()
+    model.to(device)
+    unet.to(device)
+    ours.to(device, dtype)
+    side, latent = ours.source_size, ours.latent_size
+    source, poses, x0, noise = inputs(side, args.batch, latent, args.steps)
+    source, poses, x0 = source.to(device), poses.to(device), x0.to(device)
+    noise = [n.to(device) for n in noise]
+    scheduler = mods["scheduling_ddpm"].DDPMScheduler.from_pretrained(
+        str(args.official / "pretrained_models" / "scheduler"))
+    accelerator = _Autocast(device, dtype)
+
+    def official_run() -> torch.Tensor:
+        queue = list(noise)
+        mods["scheduling_ddpm"].randn_tensor = lambda shape, **kw: queue.pop(0).to(kw.get("dtype"))
+        vae = gen._RecordingVAE()
+        with torch.no_grad(), accelerator.autocast():
+            c, down, up = model({"img_cond": source, "pose_img": poses})
+            mods["test"].sample(cfg, dtype, accelerator, scheduler, vae, unet, x0.clone(), c, down, up)
+        return vae.latents.float()
+
+    def our_run() -> torch.Tensor:
+        conditions = ours.encode_conditions(source, poses)
+        return ours.sample(conditions, steps=args.steps, pose_scale=2.0, appearance_scale=2.0, latents=x0,
+                           step_noise=lambda i: noise[i]).float()
+
+    runners = {"official": official_run, "ours": our_run}
+    for fn in runners.values():
+        fn()  # warm-up
+    runs: dict[str, list[tuple[float, float, torch.Tensor]]] = {name: [] for name in runners}
+    for _ in range(args.repeats):  # interleaved, so load changes on a shared machine hit both alike
+        for name, fn in runners.items():
+            runs[name].append(timed(fn, device))
+    results = {name: (min(r[0] for r in rs) / args.batch, max(r[1] for r in rs), rs[0][2])
+               for name, rs in runs.items()}
+    diff = float((results["official"][2] - results["ours"][2]).abs().max())
+    scale = float(results["official"][2].abs().max())
+    for name in ("official", "ours"):
+        per_image, peak, _ = results[name]
+        logger.info("%-8s %8.3f s/image  peak %s", name, per_image,
+                    "n/a (CPU)" if peak != peak else f"{peak:.2f} GiB")
+    logger.info("size=%s device=%s dtype=%s batch=%d steps=%d threads=%d", args.size, device, args.dtype,
+                args.batch, args.steps, args.threads)
+    logger.info("speed-up (official / ours): %.2fx   final latents max|diff| %.2e (max|x| %.1f)",
+                results["official"][0] / results["ours"][0], diff, scale)
+
+
+if __name__ == "__main__":
+    main()
