@@ -4,8 +4,9 @@ from comfy_api.latest import ComfyExtension, io
 
 from .pose import POSE_NODES
 from .reposedm import REPOSEDM_NODES
+from .truepose import TRUEPOSE_NODES
 
-NODE_LIST: tuple[type[io.ComfyNode], ...] = (*POSE_NODES, *REPOSEDM_NODES)
+NODE_LIST: tuple[type[io.ComfyNode], ...] = (*POSE_NODES, *REPOSEDM_NODES, *TRUEPOSE_NODES)
 
 
 class PoseTransferExtension(ComfyExtension):
