@@ -34,6 +34,7 @@ from .checkpoint import (
     file_kind,
     read_release,
     read_tensors,
+    read_unet_config,
     unet_state,
 )
 from .conditioner import CFLDConditioner, Conditions
@@ -42,14 +43,14 @@ from .pipeline import DEFAULT_APPEARANCE_SCALE, DEFAULT_POSE_SCALE, DEFAULT_STEP
 from .preprocess import FIT_MODES, OUTPUT_SIZES, fit_region, prepare_source, resize_output
 from .rasterize import frame_keypoints, heatmaps, pose_input, skeleton_image
 from .scheduler import DDPMSchedule
-from .unet import SD15UNet
+from .unet import SD15UNet, UNetConfig
 
 __all__ = [
     "CONDITIONING_FILE", "DEFAULT_APPEARANCE_SCALE", "DEFAULT_POSE_SCALE", "DEFAULT_STEPS", "FIT_MODES",
     "MODELS_FOLDER", "OUTPUT_SIZES", "RELEASE_URL", "UNET_FILE",
     "CFLDConditioner", "CFLDError", "CFLDModel", "CheckpointError", "Conditions", "DDPMSchedule", "FileKind",
-    "SD15UNet",
+    "SD15UNet", "UNetConfig",
     "build_conditioner", "build_unet", "check_pair", "convert_to_safetensors", "file_kind", "fit_region",
     "frame_keypoints", "heatmaps", "load_release", "pose_input", "prepare_source", "read_release",
-    "read_tensors", "resize_output", "skeleton_image", "unet_state",
+    "read_tensors", "read_unet_config", "resize_output", "skeleton_image", "unet_state",
 ]

@@ -27,9 +27,9 @@ import torch
 from safetensors import SafetensorError
 
 from .conditioner import CFLDConditioner
-from .config import StateDict, conditioner_config, unet_config
+from .config import ConditionerConfig, StateDict, conditioner_config, unet_config
 from .errors import CheckpointError
-from .unet import SD15UNet
+from .unet import SD15UNet, UNetConfig
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +138,18 @@ def build_conditioner(state: StateDict, path: Path) -> CFLDConditioner:
     return model.eval().requires_grad_(False)
 
 
-def build_unet(state: StateDict, path: Path) -> SD15UNet:
-    """The SD1.5-layout UNet for a ``pytorch_model_1.bin`` state dict (weights loaded, eval mode)."""
-    state = unet_state(state)
+def read_unet_config(state: StateDict, path: Path) -> UNetConfig:
+    """Sizes of the UNet in a ``pytorch_model_1.bin`` state dict (with or without ``model.``)."""
     try:
-        config = unet_config(state)
+        return unet_config(unet_state(state))
     except (KeyError, ValueError) as err:
         raise CheckpointError(f"{path}: cannot read the UNet's sizes ({err}). {download_hint()}") from None
+
+
+def build_unet(state: StateDict, path: Path) -> SD15UNet:
+    """The SD1.5-layout UNet for a ``pytorch_model_1.bin`` state dict (weights loaded, eval mode)."""
+    config = read_unet_config(state, path)
+    state = unet_state(state)
     model = SD15UNet(config)
     _check_keys(model, state, path, "UNet")
     model.load_state_dict(state)
@@ -175,10 +180,8 @@ def read_release(conditioning_path: str | Path, unet_path: str | Path
     return cond, unet
 
 
-def check_pair(conditioner: CFLDConditioner, unet: SD15UNet, conditioning_path: Path,
-               unet_path: Path) -> None:
-    """Raise :class:`CheckpointError` when the two files do not describe one model."""
-    c, u = conditioner.config, unet.config
+def check_pair(c: ConditionerConfig, u: UNetConfig, conditioning_path: Path, unet_path: Path) -> None:
+    """Raise :class:`CheckpointError` when the two files' sizes do not describe one model."""
     problems = []
     if c.decoder.ctx_dim != u.cross_attention_dim:
         problems.append(f"prompt width {c.decoder.ctx_dim} vs UNet cross-attention width "

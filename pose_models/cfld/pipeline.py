@@ -182,5 +182,5 @@ def load_release(model_bin: str | Path, unet_bin: str | Path, device: torch.devi
     cond_state, unet_state = read_release(model_bin, unet_bin)
     conditioner = build_conditioner(cond_state, model_bin)
     unet = build_unet(unet_state, unet_bin)
-    check_pair(conditioner, unet, model_bin, unet_bin)
+    check_pair(conditioner.config, unet.config, model_bin, unet_bin)
     return CFLDModel(conditioner, unet).to(device, dtype)
