@@ -47,7 +47,7 @@ def write_png(folder: Path, name: str, array: np.ndarray) -> str:
 
 
 def truepose_prompt(ckpt: str, source: str, person: str, face: str, *, groups: str = "person",
-                    weights: str = "", mode: str = "cached", steps: int = 3, seed: int = 7,
+                    weights: str = "", mode: str = "cached", steps: int = 2, seed: int = 7,
                     strength: float = 1.0, latent_size: int = SIZE, batch: int = 1) -> dict[str, Any]:
     """Checkpoint -> prompts -> masks parsing -> SourceNet -> HPFA -> KSampler (output ``sample``)."""
     return {
