@@ -67,11 +67,15 @@ class CFLDPoses:
 
 
 def _release_file_input(name: str, release_name: str, tooltip: str) -> io.Combo.Input:
-    """Combo of the files in models/cfld/, preselecting the release name or its safetensors conversion."""
+    """Combo of the files in models/cfld/, preselecting the release file or its safetensors conversion.
+
+    The release name is always listed, so a workflow that names it validates before the download; running
+    it without the file raises the error that says where to get it.
+    """
     files = model_files(MODELS_FOLDER)
     stem = release_name.removesuffix(".bin")
-    default = next((f for f in files if f.rsplit("/", 1)[-1].rsplit(".", 1)[0] == stem), None)
-    return io.Combo.Input(name, options=files, default=default, tooltip=tooltip)
+    default = next((f for f in files if f.rsplit("/", 1)[-1].rsplit(".", 1)[0] == stem), release_name)
+    return io.Combo.Input(name, options=sorted({*files, release_name}), default=default, tooltip=tooltip)
 
 
 class LoadCFLD(io.ComfyNode):

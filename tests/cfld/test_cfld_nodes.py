@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from cfld.reference import tiny_inputs as T
+from PIL import Image
 
 from pose_models.cfld import Conditions
 
@@ -161,3 +162,19 @@ def test_official_schedule_is_981_to_1(host) -> None:
     sigmas = result.value("2", 1)
     timesteps = np.round(sampling.timestep(sigmas[:-1]).numpy()).astype(int).tolist()
     assert timesteps == list(range(981, 0, -20)) and float(sigmas[-1]) == 0.0
+
+
+def test_example_workflow_api_copy_runs(host, tiny_models: dict[str, Path]) -> None:
+    """workflows/api/cfld.json with the tiny models, a 128x128 canvas and 3 steps (same graph otherwise)."""
+    api = json.loads((Path(__file__).resolve().parents[2] / "workflows" / "api" / "cfld.json").read_text())
+    prompt = {nid: {"class_type": n["class_type"], "inputs": dict(n["inputs"])} for nid, n in api.items()}
+    kinds = {n["class_type"]: n["inputs"] for n in prompt.values()}
+    kinds["CheckpointLoaderSimple"]["ckpt_name"] = tiny_models["sd15"].name
+    kinds["EmptyLatentImage"]["width"] = kinds["EmptyLatentImage"]["height"] = 8 * T.LATENT_SIDE
+    kinds["PT_CFLDOfficialSchedule"]["steps"] = 3
+    assert kinds["PT_CFLDGuider"]["pose_scale"] == kinds["PT_CFLDGuider"]["appearance_scale"] == 2.0
+    saver = next(nid for nid, n in prompt.items() if n["class_type"] == "SaveImage")
+    result = host.run(prompt).raise_on_error()
+    (png,) = result.images(saver)
+    with Image.open(png) as image:
+        assert image.size == (352, 512)
