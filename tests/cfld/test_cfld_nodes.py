@@ -178,3 +178,16 @@ def test_example_workflow_api_copy_runs(host, tiny_models: dict[str, Path]) -> N
     (png,) = result.images(saver)
     with Image.open(png) as image:
         assert image.size == (352, 512)
+
+
+def test_missing_release_file_names_the_download(host) -> None:
+    unet = host.models_dir / "cfld" / "pytorch_model_1.bin"
+    aside = unet.with_suffix(".aside")
+    unet.rename(aside)
+    try:
+        result = host.run(schedule_prompt(loader()))
+    finally:
+        aside.rename(unet)
+    assert not result.success
+    message = result.error["exception_message"]
+    assert "pytorch_model_1.bin is not in models/cfld/" in message and "drive.google.com" in message
