@@ -18,7 +18,15 @@ import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
-from ..pose_models.parsing import GROUPS, MODELS_FOLDER, PART_GROUPS, HumanParser, LabelSet, ParsingResult
+from ..pose_models.parsing import (
+    GROUPS,
+    LABEL_SETS,
+    MODELS_FOLDER,
+    PART_GROUPS,
+    HumanParser,
+    LabelSet,
+    ParsingResult,
+)
 from ..pose_models.parsing.checkpoint import download_hint, load_network
 from ..pose_models.truepose import REGION_LABEL_SET, TruePoseError, labels_from_masks
 from .truepose_types import CATEGORY, HumanParsing
@@ -46,6 +54,12 @@ class _LoadedParser:
 
 _LOADED: dict[str, _LoadedParser] = {}
 """Loaded parsers by absolute file path; an entry is replaced when the file's mtime changes."""
+
+
+def parser_choices() -> list[str]:
+    """Files in ``models/human_parsing`` plus the official file names (listed even before download, so
+    example workflows load with the right name; a missing file stops the run with the download link)."""
+    return sorted(set(folder_paths.get_filename_list(MODELS_FOLDER)) | {s.checkpoint for s in LABEL_SETS})
 
 
 def load_parser(name: str) -> tuple[comfy.model_patcher.ModelPatcher, LabelSet]:
@@ -88,9 +102,9 @@ class HumanParsingNode(io.ComfyNode):
             ),
             inputs=[
                 io.Image.Input("image", tooltip="Images to parse; every image of the batch is parsed."),
-                io.Combo.Input("model_name", options=sorted(folder_paths.get_filename_list(MODELS_FOLDER)),
+                io.Combo.Input("model_name", options=parser_choices(), default=LABEL_SETS[0].checkpoint,
                                tooltip=f"SCHP checkpoint in models/{MODELS_FOLDER}/ (official .pth or "
-                                       "converted .safetensors)."),
+                                       "converted .safetensors); official names are listed before download."),
                 io.Boolean.Input("flip", default=False,
                                  tooltip="Also parse the mirrored image and average (slower, cleaner)."),
                 io.Int.Input("input_size", default=0, min=0, max=2048, step=8,
