@@ -186,6 +186,7 @@ class EstimatePose(io.ComfyNode):
                                tooltip="Joints with a lower peak become missing (OpenPose uses 0.1)."),
             ],
             outputs=[PoseKeypoint.Output(display_name="pose")],
+            is_output_node=True,
         )
 
     @classmethod
@@ -231,6 +232,7 @@ class RepairPose(io.ComfyNode):
                                tooltip="Largest joint move per step, as a fraction of the body size."),
             ],
             outputs=[PoseKeypoint.Output(display_name="pose")],
+            is_output_node=True,
         )
 
     @classmethod
