@@ -127,3 +127,30 @@ def test_bad_inputs_fail_before_the_network_runs(cfld_model: CFLDModel) -> None:
     conditions = cfld_model.encode_conditions(source, pose)
     with pytest.raises(CFLDError, match="canvas is fixed"):
         cfld_model.guided_noise(torch.zeros(T.BATCH, 4, 8, 8), 981, conditions)
+
+
+def test_release_architecture_has_the_release_file_layout() -> None:
+    """Default sizes = the release: 1,301 conditioning keys (1,275 tensors + 26 Swin buffers the file also
+    holds), 686 UNet keys, and the documented module sizes (decoder 97.7 M, HGA 22.5 M, pose 30.6 M)."""
+    from pose_models.cfld.appearance import AppearanceConfig
+    from pose_models.cfld.conditioner import CFLDConditioner
+    from pose_models.cfld.config import ConditionerConfig
+    from pose_models.cfld.decoder import DecoderConfig
+    from pose_models.cfld.pose_encoder import PoseEncoderConfig
+    from pose_models.cfld.swin import SwinConfig
+
+    with torch.device("meta"):
+        cond = CFLDConditioner(ConditionerConfig(SwinConfig(), AppearanceConfig(), PoseEncoderConfig(),
+                                                 DecoderConfig()))
+        unet = SD15UNet(UNetConfig())
+    buffers = sum(len(s.blocks) + sum(1 for b in s.blocks if b.shift) for s in cond.backbone.layers)
+    assert len(cond.state_dict()) + buffers == 1301
+    assert len(unet.state_dict()) == 686
+
+    def millions(module: torch.nn.Module) -> float:
+        return round(sum(p.numel() for p in module.parameters()) / 1e6, 1)
+
+    assert (millions(cond.decoder), millions(cond.appearance_encoder), millions(cond.pose_encoder)) == (
+        97.7, 22.5, 30.6)
+    assert millions(unet) == 859.5
+    assert cond.config.swin.windows == (16, 16, 16, 8) and cond.backbone.layers[2].blocks[1].shift == 0
