@@ -104,15 +104,20 @@ class CFLDModel:
     def predict_noise(self, latents: torch.Tensor, timestep: int | torch.Tensor, prompt: torch.Tensor,
                       pose_residuals: Sequence[torch.Tensor] | None = None,
                       appearance_biases: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
-        """One UNet call: ``eps [N, 4, h, w]``. ``prompt [N, n_ctx, ctx]``; residuals ``[N, ...]`` per level
-        (``None``/empty: no pose); biases ``{block: [N, h*w, C]}`` (``None``/empty: no appearance)."""
+        """One UNet call: ``eps float32 [N, 4, h, w]``. ``prompt [N, n_ctx, ctx]``; residuals ``[N, ...]`` per
+        level (``None``/empty: no pose); biases ``{block: [N, h*w, C]}`` (``None``/empty: no appearance).
+        Inputs are cast to the model's device and dtype (fp16/bf16 weights: like the official autocast)."""
         side = self.latent_size
         if latents.ndim != 4 or tuple(latents.shape[1:]) != (4, side, side):
             raise CFLDError(f"CFLD latents: expected [N, 4, {side}, {side}] (a {side * 8}x{side * 8} image: "
                             f"the canvas is fixed by the appearance biases), got {list(latents.shape)}.")
         if prompt.shape[0] != latents.shape[0]:
             raise CFLDError(f"CFLD: {latents.shape[0]} latents but {prompt.shape[0]} prompts")
-        return self.unet(latents, timestep, prompt, pose_residuals or (), appearance_biases or {})
+        dev, dt = self.device, self.dtype
+        residuals = [r.to(dev, dt) for r in pose_residuals or ()]
+        biases = {k: v.to(dev, dt) for k, v in (appearance_biases or {}).items()}
+        eps = self.unet(latents.to(dev, dt), timestep, prompt.to(dev, dt), residuals, biases)
+        return eps.float()
 
     @staticmethod
     def branch_conditions(conditions: Conditions, rows: int
@@ -150,7 +155,7 @@ class CFLDModel:
                latents: torch.Tensor | None = None, generator: torch.Generator | None = None,
                step_noise: Callable[[int], torch.Tensor] | None = None,
                callback: StepCallback | None = None) -> torch.Tensor:
-        """The official DDPM loop; returns the final latents (divide by 0.18215 before the VAE decode).
+        """The official DDPM loop; returns the final latents, float32 (divide by 0.18215 before decoding).
 
         Initial latents and per-step noise come from ``latents`` / ``step_noise(step_index)`` when given,
         else from ``generator`` (``torch.randn`` on the model's device).
@@ -162,7 +167,8 @@ class CFLDModel:
         def randn() -> torch.Tensor:
             return torch.randn(shape, generator=generator, device=self.device, dtype=torch.float32)
 
-        x = (randn() if latents is None else latents).to(self.device, self.dtype)
+        # The scheduler works in float32 whatever the weights' dtype (as the official loop under autocast).
+        x = (randn() if latents is None else latents).to(self.device, torch.float32)
         for i, t in enumerate(schedule.timesteps):
             eps = self.guided_noise(x, torch.tensor(t, device=self.device), conditions, pose_scale,
                                     appearance_scale)

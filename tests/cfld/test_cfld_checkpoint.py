@@ -154,3 +154,15 @@ def test_release_architecture_has_the_release_file_layout() -> None:
         97.7, 22.5, 30.6)
     assert millions(unet) == 859.5
     assert cond.config.swin.windows == (16, 16, 16, 8) and cond.backbone.layers[2].blocks[1].shift == 0
+
+
+def test_reduced_precision_weights(release_files: tuple[Path, Path], cfld_model: CFLDModel,
+                                   ref_conditions) -> None:
+    """bf16 weights (fp16 on GPUs): inputs are cast, eps and the sampler stay float32, results stay close."""
+    half = load_release(*release_files, dtype=torch.bfloat16)
+    assert half.dtype == torch.bfloat16
+    eps16, eps32 = guided(half, ref_conditions), guided(cfld_model, ref_conditions)
+    assert eps16.dtype == torch.float32
+    assert float((eps16 - eps32).abs().max()) < 0.1 * float(eps32.abs().max())
+    latents = half.sample(ref_conditions, steps=2, latents=T.initial_latents(), step_noise=T.step_noise)
+    assert latents.dtype == torch.float32 and torch.isfinite(latents).all()
