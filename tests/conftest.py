@@ -6,6 +6,7 @@ Session fixtures, in dependency order:
   the git-ignored ``.test-cache/``) with this pack and the test-only ``pt_test_models`` pack linked
   into ``custom_nodes`` and the tiny models written into its ``models/`` folder.
 * ``tiny_models``: ``{key: path}`` of those model files (see ``tiny_models.write_tiny_models``).
+* ``body_pose_model``: a random OpenPose body model in ``models/openpose/`` (written on first use).
 * ``comfy_host``: the host imported in this process, every custom node loaded by the host's own
   loader; ``comfy_host.run(prompt)`` executes an API-format prompt with the real executor.
 * ``host_server``: the same tree served on 127.0.0.1 (free port), stopped by its pid at the end.
@@ -55,6 +56,14 @@ def host_tree(_prepared_host: tuple[Path, dict[str, Path]]) -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(_prepared_host: tuple[Path, dict[str, Path]]) -> dict[str, Path]:
     return _prepared_host[1]
+
+
+@pytest.fixture(scope="session")
+def body_pose_model(host_tree: Path) -> Path:
+    """A random-weight ``models/openpose/body_pose_model.pth`` in the released layout (about 210 MB)."""
+    from tiny_models.body_pose import write_body_pose_model
+
+    return write_body_pose_model(host_tree / "models" / "openpose" / "body_pose_model.pth")
 
 
 @pytest.fixture(scope="session")

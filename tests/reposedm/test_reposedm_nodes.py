@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from tiny_models.body_pose import write_body_pose_model
 
 from pose_models.openpose_body import OpenPoseBodyEstimator, frames_to_keypoints, load_body_model
 from pose_models.pose import from_pose_keypoint
@@ -23,8 +22,8 @@ ANALYTIC = "analytic (kinematic prior, no file)"
 
 
 @pytest.fixture(scope="module")
-def body_model(comfy_host) -> Path:
-    return write_body_pose_model(comfy_host.models_dir / "openpose" / "body_pose_model.pth")
+def body_model(comfy_host, body_pose_model) -> Path:
+    return body_pose_model
 
 
 def guided_prompt(ckpt: str, *, strength: float = 0.5, start: float = 0.0, end: float = 1.0,
