@@ -138,11 +138,20 @@ class HPFARun:
         return torch.tensor([cond_or_uncond[min(i // chunk, len(cond_or_uncond) - 1)] in wanted
                              for i in range(rows)])
 
-    def _source_bias(self, gen: Generation, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        def build() -> tuple[torch.Tensor, torch.Tensor]:
+    def _source_tokens(self, gen: Generation,
+                       grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(bias, dominant group, token index)`` of the source tokens with a finite bias on ``grid``.
+
+        Tokens at ``-inf`` would get exactly zero attention weight, so they are left out of the call
+        altogether (same result, less work); which tokens those are depends only on the parsing and the
+        weights, never on pixels.
+        """
+        def build() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             coverage = area_coverage(self.bank.group_masks, grid).to(gen.device)
             weights = self.settings.weights.to(gen.device)
-            return source_key_bias(coverage[0], weights, self.settings.strength), dominant_group(coverage)[0]
+            bias = source_key_bias(coverage[0], weights, self.settings.strength)
+            index = torch.isfinite(bias).nonzero().flatten()
+            return bias[index], dominant_group(coverage)[0][index], index
         return gen.cached(("source", grid), build)
 
     def _target_groups(self, gen: Generation, grid: tuple[int, int]) -> torch.Tensor:
@@ -155,7 +164,7 @@ class HPFARun:
         key = ("bias", tuple(rows.tolist()), own_keys, grid, source_grid, dtype)
 
         def build() -> torch.Tensor:
-            source_bias, source_groups = self._source_bias(gen, source_grid)
+            source_bias, source_groups, _ = self._source_tokens(gen, source_grid)
             part = source_bias.view(1, 1, -1)
             if self.settings.target_masks is not None and self.settings.gate > 0:
                 target = self._target_groups(gen, grid)
@@ -171,8 +180,12 @@ class HPFARun:
         return gen.cached(key, build)
 
     def _kv(self, gen: Generation, layer: LayerKey, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        k, v = gen.features.kv[layer]
-        return gen.cached(("kv", layer, dtype), lambda: (k.to(gen.device, dtype), v.to(gen.device, dtype)))
+        """The layer's ``K_s, V_s`` ``[1, kept tokens, C]`` on the sampling device in ``dtype``."""
+        def build() -> tuple[torch.Tensor, torch.Tensor]:
+            k, v = gen.features.kv[layer]
+            index = self._source_tokens(gen, gen.features.grids[layer])[2]
+            return k.to(gen.device, dtype)[:, index], v.to(gen.device, dtype)[:, index]
+        return gen.cached(("kv", layer, dtype), build)
 
     def attend(self, layer: LayerKey, inner: AttnReplace | None, q: torch.Tensor, k: torch.Tensor,
                v: torch.Tensor, extra: dict[str, Any]) -> torch.Tensor:
@@ -183,6 +196,8 @@ class HPFARun:
         if active and "sigmas" in extra:
             active = gen.in_window(float(extra["sigmas"].max()))
         rows = self._row_mask(list(extra.get("cond_or_uncond", [0])), q.shape[0]) if active else None
+        if rows is not None and self._kv(gen, layer, q.dtype)[0].shape[1] == 0:
+            rows = None  # no source token of this layer is included
         if rows is None or not bool(rows.any()):
             if inner is not None:
                 return inner(q, k, v, extra)

@@ -130,3 +130,18 @@ def test_wraps_foreign_attn1_replace_and_keeps_attn2_patches(comfy_host, tiny_mo
             "class_type": "KSampler", "inputs": dict(prompt["sample"]["inputs"], model=["foreign", 0])}})
         assert not torch.equal(wrapped, wrapped_plain)  # their patches still act
         assert not torch.equal(wrapped, foreign_only)  # HPFA still acts
+
+
+def test_switched_off_hpfa_is_plain_sampling_bit_for_bit(comfy_host, tiny_models, source_files):
+    prompt = _prompt(tiny_models, source_files)
+    plain = _sample(comfy_host, _plain(prompt))
+    prompt["hpfa"]["inputs"]["strength"] = 0.0
+    assert torch.equal(_sample(comfy_host, prompt), plain)
+    prompt["hpfa"]["inputs"].update(strength=1.0, start_percent=1.0, end_percent=1.0)  # window holds no step
+    assert torch.equal(_sample(comfy_host, prompt), plain)
+    prompt["hpfa"]["inputs"].update(start_percent=0.5)  # the second half only
+    half = _sample(comfy_host, prompt)
+    prompt["hpfa"]["inputs"].update(start_percent=0.0, cfg_branches="negative")
+    negative_only = _sample(comfy_host, prompt)
+    assert not torch.equal(half, plain) and not torch.equal(negative_only, plain)
+    assert not torch.equal(negative_only, half)
