@@ -145,3 +145,13 @@ def test_switched_off_hpfa_is_plain_sampling_bit_for_bit(comfy_host, tiny_models
     negative_only = _sample(comfy_host, prompt)
     assert not torch.equal(half, plain) and not torch.equal(negative_only, plain)
     assert not torch.equal(negative_only, half)
+
+
+def test_an_interrupted_run_leaves_nothing_behind(comfy_host, tiny_models, source_files):
+    prompt = _prompt(tiny_models, source_files)
+    base = _sample(comfy_host, prompt)
+    prompt["sample"]["inputs"]["seed"] += 1
+    interrupted = comfy_host.run(prompt, keep_cache=True, interrupt_after_progress=1)
+    assert not interrupted.success
+    prompt["sample"]["inputs"]["seed"] -= 1
+    assert torch.equal(_sample(comfy_host, prompt), base)
