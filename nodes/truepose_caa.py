@@ -1,0 +1,217 @@
+"""TruePose CAA node: CLIP-guided alignment of target regions to the source's, as gradient guidance.
+
+Source side (at node execution): each chosen region group of the source (its parsing mask's bounding
+square, other pixels grey) is embedded with the host's CLIP vision model. Sampling side (post-CFG, inside
+a sigma window): the predicted clean image is decoded, the same groups are cropped by the **target**
+region masks, and ``E = sum_g w_g * (1 - cos(CLIP(crop_g), e_g))`` takes one FreeDoM-normalised step
+(``nodes.guidance``). The CLIP model on the gradient path is a private copy with normal weights, loaded
+and offloaded with the UNet.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import comfy.model_management
+import comfy.model_patcher
+import comfy.patcher_extension
+import torch
+from comfy.ldm.modules.attention import optimized_attention_for_device
+from comfy_api.latest import io
+from torch import nn
+from torch.nn import functional as F
+
+from ..pose_models.parsing import ParsingResult
+from ..pose_models.parsing.labels import PART_GROUPS
+from ..pose_models.truepose import TruePoseError, parse_group_weights
+from ..pose_models.truepose.alignment import RegionClipEnergy, region_crops
+from .guidance import (
+    GUIDANCE_MODES,
+    GuidanceSettings,
+    enable_unet_gradients,
+    gradient_decoder,
+    guidance_post_cfg,
+)
+from .truepose_types import CATEGORY, HumanParsing
+
+LOG = logging.getLogger(__name__)
+
+NODE = "TruePose CAA"
+WRAPPER_KEY = "pose_transfer.truepose_caa"
+DEFAULT_WEIGHTS = "face=1.0, upper_clothes=1.0, lower_clothes=1.0"
+
+
+class ClipImageEmbedder(nn.Module):
+    """``forward(pixels [N, 3, S, S] normalised) -> [N, D]`` projected CLIP image embeddings, on a private
+    copy of a host CLIP vision model whose weights are normal tensors (gradients reach the pixels).
+
+    The host's own forward adds the residuals in place (``x += ...``), which autograd cannot
+    differentiate; this forward runs the same submodules with out-of-place residuals (same maths).
+    """
+
+    def __init__(self, clip_model: nn.Module) -> None:
+        super().__init__()
+        self.clip = clip_model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        vision = self.clip.vision_model
+        weight = next(self.clip.parameters())
+        x = vision.pre_layrnorm(vision.embeddings(pixels.to(device=weight.device, dtype=weight.dtype)))
+        attention = optimized_attention_for_device(x.device, mask=False, small_input=True)
+        for layer in vision.encoder.layers:
+            x = x + layer.self_attn(layer.layer_norm1(x), None, attention)
+            x = x + layer.mlp(layer.layer_norm2(x))
+        pooled = vision.post_layernorm(x)[:, 0] if vision.output_layernorm else vision.post_layernorm(x[:, 0])
+        return self.clip.visual_projection(pooled)
+
+
+def _clip_copy(clip_vision: Any) -> comfy.model_patcher.ModelPatcher:
+    model = getattr(clip_vision, "model", None)
+    if model is None or not hasattr(clip_vision, "image_size"):
+        raise TruePoseError(f"{NODE}: clip_vision is not a CLIP vision model; connect Load CLIP Vision "
+                            "(e.g. CLIP-ViT-H-14 from models/clip_vision/).")
+    with torch.inference_mode(False):
+        embedder = ClipImageEmbedder(copy.deepcopy(model)).requires_grad_(False).eval()
+    return comfy.model_patcher.ModelPatcher(embedder, load_device=clip_vision.load_device,
+                                            offload_device=comfy.model_management.text_encoder_offload_device())
+
+
+def _chosen_weights(text: str) -> dict[str, float]:
+    """Region groups with a weight > 0 (``person`` / ``all`` name every part group; the non-region groups
+    ``other`` and ``background`` are never compared)."""
+    weights = {g: w for g, w in parse_group_weights(text, default=0.0).items() if w > 0 and g in PART_GROUPS}
+    if not weights:
+        raise TruePoseError(f"{NODE}: group_weights selects no region; CAA compares the groups "
+                            f"{', '.join(PART_GROUPS)}; write e.g. '{DEFAULT_WEIGHTS}'.")
+    return weights
+
+
+def _masks_at(parsing: ParsingResult, group: str, height: int, width: int) -> torch.Tensor:
+    """``[B, height, width]`` float mask of ``group`` (nearest resize of the label map's mask)."""
+    mask = parsing.mask(group)
+    if mask.shape[1:] != (height, width):
+        mask = F.interpolate(mask[:, None], size=(height, width), mode="nearest")[:, 0]
+    return mask
+
+
+class TruePoseCAA(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PT_TruePoseCAA",
+            display_name="TruePose CLIP Alignment (CAA)",
+            category=CATEGORY,
+            description=(
+                "CLIP-guided alignment: during sampling, each target region (face, upper clothes, lower "
+                "clothes, ...) of the predicted image is pulled toward the CLIP image embedding of the same "
+                "region of the source photo (gradient guidance on the predicted clean image). Chain it with "
+                "TruePose HPFA; works with any SD1.5/SDXL MODEL and sampler."
+            ),
+            inputs=[
+                io.Model.Input("model", tooltip="SD1.5 or SDXL model, e.g. the output of TruePose HPFA."),
+                io.Vae.Input("vae", tooltip="The checkpoint's VAE: decodes the predicted image."),
+                io.ClipVision.Input("clip_vision", tooltip="From Load CLIP Vision (e.g. CLIP-ViT-H-14)."),
+                io.Image.Input("source_image", tooltip="The source photo (one, or one per target)."),
+                HumanParsing.Input("source_parsing", tooltip="Human Parsing of the source photo."),
+                HumanParsing.Input("target_regions", tooltip="Where the regions will be in the target: "
+                                                             "TruePose Target Regions (from the pose)."),
+                io.String.Input("group_weights", default=DEFAULT_WEIGHTS,
+                                tooltip="Groups to align and their weights ('group=w', comma separated; "
+                                        "unnamed groups are off)."),
+                io.Float.Input("strength", default=0.1, min=0.0, max=2.0, step=0.01,
+                               tooltip="FreeDoM's lambda: step size relative to the CFG update."),
+                io.Float.Input("start_percent", default=0.2, min=0.0, max=1.0, step=0.01,
+                               tooltip="Guidance starts after this share of the denoising."),
+                io.Float.Input("end_percent", default=0.8, min=0.0, max=1.0, step=0.01,
+                               tooltip="Guidance ends after this share (1.0 = until the last step)."),
+                io.Int.Input("every_n_steps", default=1, min=1, max=100,
+                             tooltip="Guide every n-th step inside the window."),
+                io.Combo.Input("mode", options=GUIDANCE_MODES, default="x0",
+                               tooltip="x0: gradient on the predicted clean latent. xt: through the UNet "
+                                       "(~3x memory, no ControlNet)."),
+                io.Combo.Input("decode_downscale", options=["1", "2", "4"], default="1",
+                               tooltip="Decode the predicted image at 1/n size (saves memory at SDXL "
+                                       "sizes)."),
+            ],
+            outputs=[io.Model.Output(display_name="model")],
+        )
+
+    @classmethod
+    def execute(cls, model: Any, vae: Any, clip_vision: Any, source_image: torch.Tensor,
+                source_parsing: ParsingResult, target_regions: ParsingResult, group_weights: str,
+                strength: float, start_percent: float, end_percent: float, every_n_steps: int, mode: str,
+                decode_downscale: str) -> io.NodeOutput:
+        weights = _chosen_weights(group_weights)
+        settings = GuidanceSettings(strength=strength, start_percent=start_percent, end_percent=end_percent,
+                                    every=every_n_steps, mode=mode, decode_downscale=int(decode_downscale))
+        if len(source_parsing.labels) not in (1, len(source_image)):
+            raise TruePoseError(f"{NODE}: {len(source_parsing.labels)} parsing maps for {len(source_image)} "
+                                "source images; parse the same source batch.")
+        decoder = gradient_decoder(vae, NODE)
+        clip = _clip_copy(clip_vision)
+        sources = _source_embeddings(clip, clip_vision, source_image, source_parsing, weights)
+        with torch.inference_mode(False):
+            energy_module = RegionClipEnergy(clip.model, clip_vision.image_size,
+                                             clip_vision.image_mean, clip_vision.image_std, sources, weights)
+        masks: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+
+        def energy(images: torch.Tensor) -> torch.Tensor:
+            size = (images.shape[2], images.shape[3])
+            if size not in masks:
+                masks[size] = {g: _masks_at(target_regions, g, *size) for g in weights}
+            target = {g: m.to(images.device) for g, m in masks[size].items()}
+            return energy_module(images, target)
+
+        patched = model.clone()
+        if mode == "xt":
+            enable_unet_gradients(patched)
+        patched.set_model_sampler_post_cfg_function(guidance_post_cfg(settings, decoder, energy, NODE))
+        patched.set_additional_models(WRAPPER_KEY, [decoder, clip])
+        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY,
+                                     _batch_check(len(target_regions.labels), len(source_image)))
+        return io.NodeOutput(patched)
+
+
+def _source_embeddings(clip: comfy.model_patcher.ModelPatcher, clip_vision: Any, image: torch.Tensor,
+                       parsing: ParsingResult, weights: dict[str, float]) -> dict[str, torch.Tensor]:
+    """``{group: [B_s, D]}`` CLIP embeddings of each source region; an absent region is an error."""
+    height, width = image.shape[1:3]
+    pixels = image[..., :3].permute(0, 3, 1, 2)
+    comfy.model_management.load_models_gpu([clip])
+    embedder = clip.model
+    device = next(embedder.parameters()).device
+    mean = torch.tensor(clip_vision.image_mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(clip_vision.image_std, device=device).view(1, 3, 1, 1)
+    out = {}
+    for group in weights:
+        masks = _masks_at(parsing, group, height, width)
+        masks = masks.expand(len(pixels), -1, -1) if len(masks) == 1 else masks
+        crops, present = region_crops(pixels, masks, clip_vision.image_size)
+        if not bool(present.all()):
+            missing = [i for i, p in enumerate(present.tolist()) if not p]
+            raise TruePoseError(
+                f"{NODE}: the source parsing has no '{group}' region in image(s) {missing}. Remove {group} "
+                "from group_weights, or check the source photo and its Human Parsing output."
+            )
+        with torch.no_grad():
+            out[group] = embedder((crops.to(device) - mean) / std).float().cpu()
+    return out
+
+
+def _batch_check(targets: int, sources: int) -> Any:
+    """OUTER_SAMPLE wrapper: target region maps and sources must fit the latent batch before any step."""
+    def wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
+        noise = args[0] if args else kwargs["noise"]
+        batch = noise.shape[0]
+        for count, what in ((targets, "target_regions maps"), (sources, "source images")):
+            if count not in (1, batch):
+                raise TruePoseError(f"{NODE}: {count} {what} for a latent batch of {batch}; give one, or one "
+                                    "per latent.")
+        return executor(*args, **kwargs)
+
+    return wrapper
+
+
+CAA_NODES: tuple[type[io.ComfyNode], ...] = (TruePoseCAA,)
