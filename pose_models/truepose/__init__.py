@@ -11,6 +11,7 @@ Modules (each documents its data contract):
 * :mod:`.blocks` -- UNet self-attention layer keys and the block selection language.
 * :mod:`.bias` -- per-layer coverage, the additive source-key bias and region-to-region gating.
 * :mod:`.pose_prior` -- target region masks from a pose (face disk, torso polygon, limb capsules).
+* :mod:`.alignment` -- CAA: region crops and the region CLIP energy (encoder passed in).
 """
 
 from .bias import area_coverage, dominant_group, gate_penalty, source_key_bias
