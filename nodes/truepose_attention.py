@@ -12,7 +12,6 @@ source part and the share ``alpha`` of the attention mass on the target's own ke
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,8 +31,6 @@ from ..pose_models.truepose import (
     source_key_bias,
 )
 from . import truepose_bank as bank_mod
-
-LOG = logging.getLogger(__name__)
 
 BRANCHES = ["both", "positive", "negative"]
 AttnReplace = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, dict], torch.Tensor]

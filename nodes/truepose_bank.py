@@ -41,10 +41,9 @@ STRIPPED_COND_KEYS = ("control", "gligen", "hooks")
 
 @dataclass(frozen=True)
 class UNetLayout:
-    """The self-attention layers of a UNet: ``{layer key: (heads, inner dim)}`` and the model family."""
+    """The self-attention layers of a 4-channel UNet: ``{layer key: (heads, inner dim)}``, model family."""
 
     family: str
-    latent_channels: int
     layers: dict[LayerKey, tuple[int, int]]
 
     def describe(self) -> str:
@@ -78,7 +77,7 @@ def unet_layout(model: comfy.model_patcher.ModelPatcher, node: str) -> UNetLayou
             f"{channels} latent "
             "channels; TruePose needs an SD1.5/SDXL-style UNet (4 latent channels, transformer blocks). Load "
             "an SD1.5 or SDXL checkpoint.")
-    return UNetLayout(family, channels, layers)
+    return UNetLayout(family, layers)
 
 
 @dataclass

@@ -7,7 +7,6 @@ offloads it when memory is needed; it is cached across runs per file path and mo
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 
@@ -30,8 +29,6 @@ from ..pose_models.parsing import (
 from ..pose_models.parsing.checkpoint import download_hint, load_network
 from ..pose_models.truepose import REGION_LABEL_SET, TruePoseError, labels_from_masks
 from .truepose_types import CATEGORY, HumanParsing
-
-LOG = logging.getLogger(__name__)
 
 PARSER_EXTENSIONS = {".pth", ".pt", ".safetensors", ".sft"}
 

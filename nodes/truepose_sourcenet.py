@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import comfy.model_management
@@ -14,8 +13,6 @@ from ..pose_models.parsing import ParsingResult
 from ..pose_models.truepose import BANK_GROUPS, TruePoseError, bank_group_masks, parse_groups
 from . import truepose_bank as bank
 from .truepose_types import CATEGORY, HumanParsing, SourceBankType
-
-LOG = logging.getLogger(__name__)
 
 NODE = "TruePose SourceNet Encoder"
 MODES = ["cached", "per_step"]
@@ -48,11 +45,10 @@ def source_group_masks(image: torch.Tensor, parsing: ParsingResult) -> torch.Ten
 
 
 def masked_source(image: torch.Tensor, masks: torch.Tensor, groups: tuple[str, ...],
-                  fill: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  fill: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Crop to whole latent cells and replace pixels outside ``groups`` by ``fill`` exactly.
 
-    Returns the masked image ``[1, H8, W8, 3]``, the cropped masks ``[1, G, H8, W8]`` and the kept-pixel
-    mask ``bool [1, H8, W8]``.
+    Returns the masked image ``[1, H8, W8, 3]`` and the cropped masks ``[1, G, H8, W8]``.
     """
     height = image.shape[1] // bank.LATENT_FACTOR * bank.LATENT_FACTOR
     width = image.shape[2] // bank.LATENT_FACTOR * bank.LATENT_FACTOR
@@ -68,7 +64,7 @@ def masked_source(image: torch.Tensor, masks: torch.Tensor, groups: tuple[str, .
             f"{NODE}: the source parsing has no pixel in the groups {', '.join(groups)} (no person found?). "
             "Check the source image shows the person, or pick other groups / another parsing model.")
     filled = torch.where(keep.unsqueeze(-1), image, torch.full_like(image, fill))
-    return filled, masks, keep
+    return filled, masks
 
 
 def cached_features(model: Any, source: bank.SourceInput, sigma: float,
@@ -137,7 +133,7 @@ class TruePoseSourceNet(io.ComfyNode):
         except TruePoseError as err:
             raise TruePoseError(f"{NODE}: {err}") from None
         masks = source_group_masks(source_image, source_parsing)
-        image, masks, _ = masked_source(source_image, masks, chosen, fill)
+        image, masks = masked_source(source_image, masks, chosen, fill)
         conds = bank.source_conds(conditioning)
         progress = comfy.utils.ProgressBar(2 if mode == "cached" else 1)
         latent = vae.encode(image).float().cpu()
