@@ -99,13 +99,13 @@ class HPFARun:
             pixels = (size[0] * bank_mod.LATENT_FACTOR, size[1] * bank_mod.LATENT_FACTOR)
             if tuple(masks.shape[-2:]) != pixels:
                 raise TruePoseError(
-                    f"TruePose HPFA: target_regions are {masks.shape[-1]}x{masks.shape[-2]} px but "
-                    f"the target "
-                    f"is {pixels[1]}x{pixels[0]} px; make them at the target size.")
+                    f"TruePose HPFA: target_regions are {masks.shape[-1]}x{masks.shape[-2]} px but the "
+                    f"target is {pixels[1]}x{pixels[0]} px; set that width and height on TruePose Target "
+                    "Regions (or parse an image of the target size).")
             if masks.shape[0] not in (1, noise_shape[0]):
                 raise TruePoseError(
                     f"TruePose HPFA: target_regions hold {masks.shape[0]} maps for {noise_shape[0]} targets; "
-                    "give one map, or one per target.")
+                    "give one map, or one pose frame per target image.")
 
     def start(self, model_patcher: Any) -> Generation:
         sampling = model_patcher.get_model_object("model_sampling")
