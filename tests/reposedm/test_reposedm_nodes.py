@@ -273,3 +273,12 @@ def test_estimate_repair_and_align_nodes(comfy_host, tiny_models, body_model):
     image, coverage, parts = (result.value("9", i) for i in range(3))
     assert image.shape == (1, 192, 128, 3) and coverage.shape == (1, 192, 128)
     assert parts.shape == image.shape and 0 < float(coverage.mean()) < 1
+
+
+@pytest.mark.parametrize(("sampler", "scheduler"), [("heun", "karras"), ("dpmpp_2m", "exponential")])
+def test_guidance_works_with_other_samplers(comfy_host, tiny_models, body_model, sampler, scheduler):
+    prompt = guided_prompt(tiny_models["sd15"].name)
+    prompt["6"]["inputs"].update(sampler_name=sampler, scheduler=scheduler, steps=4)
+    guided = comfy_host.run(prompt, capture=("7",)).raise_on_error().value("7")
+    plain = comfy_host.run(unguided(prompt), capture=("7",)).raise_on_error().value("7")
+    assert torch.isfinite(guided).all() and not torch.equal(guided, plain)
