@@ -28,13 +28,14 @@ def _plain(prompt: dict) -> dict:
     return prompt
 
 
-def test_background_pixels_cannot_change_the_output(comfy_host, tiny_models, source_files):
-    base = _sample(comfy_host, _prompt(tiny_models, source_files))
+@pytest.mark.parametrize("mode", ["cached", "per_step"])
+def test_background_pixels_cannot_change_the_output(comfy_host, tiny_models, source_files, mode):
+    base = _sample(comfy_host, _prompt(tiny_models, source_files, mode=mode))
     assert not torch.equal(base, _sample(comfy_host, _plain(_prompt(tiny_models, source_files))))
     changed = source_files.variant("tp_bg_changed.png", ~box_mask(PERSON_BOX), seed=2)
-    assert torch.equal(_sample(comfy_host, _prompt(tiny_models, source_files, changed)), base)
+    assert torch.equal(_sample(comfy_host, _prompt(tiny_models, source_files, changed, mode=mode)), base)
     inside = source_files.variant("tp_person_changed.png", box_mask(PERSON_BOX), seed=3)
-    assert not torch.equal(_sample(comfy_host, _prompt(tiny_models, source_files, inside)), base)
+    assert not torch.equal(_sample(comfy_host, _prompt(tiny_models, source_files, inside, mode=mode)), base)
 
 
 def test_face_only_bank_ignores_the_clothes(comfy_host, tiny_models, source_files):
