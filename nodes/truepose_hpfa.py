@@ -31,6 +31,7 @@ from .truepose_attention import (
     outer_sample_wrapper,
 )
 from .truepose_types import CATEGORY, HumanParsing, SourceBankType
+from .types import PoseKeypoint
 
 LOG = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ class TruePoseTargetRegions(io.ComfyNode):
                 "the region gating of TruePose HPFA. One map per pose frame."
             ),
             inputs=[
-                io.Custom("POSE_KEYPOINT").Input("pose", tooltip="Target poses (any POSE_KEYPOINT producer)"),
+                PoseKeypoint.Input("pose", tooltip="Target poses (any POSE_KEYPOINT producer)"),
                 io.Int.Input("width", default=512, min=16, max=8192, step=8,
                              tooltip="Target image width in px (the latent width x 8)."),
                 io.Int.Input("height", default=512, min=16, max=8192, step=8,
