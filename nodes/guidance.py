@@ -58,23 +58,46 @@ class LatentDecoder(nn.Module):
         return torch.clamp((image.float() + 1.0) / 2.0, 0.0, 1.0)
 
 
-def gradient_decoder(vae: Any, node: str) -> comfy.model_patcher.ModelPatcher:
-    """A :class:`LatentDecoder` copy of ``vae``'s decoder in a ``ModelPatcher`` (VAE device placement).
+class TinyLatentDecoder(nn.Module):
+    """The same contract for a TAESD/TAESDXL "VAE" (the host's ``VAELoader`` with ``taesd``/``taesdxl``):
+    a copy of its ``taesd_decoder`` and latent scale/shift, about 1 % of the full decoder's cost."""
 
-    Raises ``ValueError`` naming ``node`` for VAEs that are not SD1.5/SDXL-style 2D KL autoencoders.
+    def __init__(self, taesd: nn.Module) -> None:
+        super().__init__()
+        self.taesd_decoder = taesd.taesd_decoder
+        self.vae_scale = taesd.vae_scale
+        self.vae_shift = taesd.vae_shift
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        weight = next(self.taesd_decoder.parameters())
+        latent = latent.to(device=weight.device, dtype=weight.dtype)
+        image = self.taesd_decoder((latent - self.vae_shift) * self.vae_scale)
+        return torch.clamp(image.float(), 0.0, 1.0)
+
+
+def gradient_decoder(vae: Any, node: str) -> comfy.model_patcher.ModelPatcher:
+    """A decoder copy of ``vae`` with normal weights (:class:`LatentDecoder`, or :class:`TinyLatentDecoder`
+    for TAESD/TAESDXL) in a ``ModelPatcher`` with the VAE's device placement.
+
+    Raises ``ValueError`` naming ``node`` for VAEs that are neither SD1.5/SDXL-style 2D KL autoencoders nor
+    TAESD.
     """
     autoencoder = getattr(vae, "first_stage_model", None)
-    usable = (autoencoder is not None and hasattr(autoencoder, "decoder")
-              and hasattr(autoencoder, "post_quant_conv") and getattr(autoencoder, "bn", None) is None
-              and getattr(vae, "latent_dim", 2) == 2)
-    if not usable:
+    is_kl = (autoencoder is not None and hasattr(autoencoder, "decoder")
+             and hasattr(autoencoder, "post_quant_conv") and getattr(autoencoder, "bn", None) is None)
+    is_taesd = autoencoder is not None and hasattr(autoencoder, "taesd_decoder")
+    if not (is_kl or is_taesd) or getattr(vae, "latent_dim", 2) != 2:
         raise ValueError(
             f"{node}: the VAE is not an SD1.5/SDXL-style image autoencoder (got "
             f"{type(autoencoder).__name__}). Connect the VAE of your SD1.5 or SDXL checkpoint (or sdxl_vae / "
-            "vae-ft-mse) to the node's vae input."
+            "vae-ft-mse, or taesd / taesdxl from VAELoader) to the node's vae input."
         )
     with torch.inference_mode(False):
-        module = LatentDecoder(copy.deepcopy(autoencoder.post_quant_conv), copy.deepcopy(autoencoder.decoder))
+        if is_taesd:
+            module: nn.Module = TinyLatentDecoder(copy.deepcopy(autoencoder))
+        else:
+            module = LatentDecoder(copy.deepcopy(autoencoder.post_quant_conv),
+                                   copy.deepcopy(autoencoder.decoder))
         module.requires_grad_(False).eval()
     return comfy.model_patcher.ModelPatcher(
         module, load_device=comfy.model_management.vae_device(),
