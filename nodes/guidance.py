@@ -26,6 +26,7 @@ import comfy.model_management
 import comfy.model_patcher
 import comfy.samplers
 import torch
+from comfy_api.latest import io
 from torch import nn
 
 from ..pose_models.pose_guidance import GuidanceWindow, normalised_step, rms
@@ -137,6 +138,13 @@ class GuidanceSettings:
     mode: str = "x0"
     decode_downscale: int = 1
 
+    @classmethod
+    def from_inputs(cls, strength: float, start_percent: float, end_percent: float, every_n_steps: int,
+                    mode: str, decode_downscale: str) -> GuidanceSettings:
+        """Settings from the widgets of :func:`strength_input` and :func:`schedule_inputs`."""
+        return cls(strength=strength, start_percent=start_percent, end_percent=end_percent,
+                   every=every_n_steps, mode=mode, decode_downscale=int(decode_downscale))
+
     def __post_init__(self) -> None:
         if self.mode not in GUIDANCE_MODES:
             raise ValueError(f"guidance mode must be one of {GUIDANCE_MODES}, got {self.mode!r}.")
@@ -145,6 +153,31 @@ class GuidanceSettings:
                              f"end_percent ({self.end_percent}) <= 1.")
         if self.decode_downscale not in (1, 2, 4):
             raise ValueError(f"decode_downscale must be 1, 2 or 4, got {self.decode_downscale}.")
+
+
+def strength_input(default: float, note: str = "") -> io.Float.Input:
+    """The ``strength`` widget (FreeDoM's lambda) of a guidance node."""
+    return io.Float.Input("strength", default=default, min=0.0, max=2.0, step=0.01,
+                          tooltip=f"FreeDoM's lambda: step size relative to the CFG update{note}.")
+
+
+def schedule_inputs(start: float, end: float) -> list[io.Input]:
+    """The ``start_percent``, ``end_percent``, ``every_n_steps``, ``mode`` and ``decode_downscale`` widgets
+    of a guidance node (the rest of :class:`GuidanceSettings`)."""
+    return [
+        io.Float.Input("start_percent", default=start, min=0.0, max=1.0, step=0.01,
+                       tooltip="Guidance starts after this share of the denoising."),
+        io.Float.Input("end_percent", default=end, min=0.0, max=1.0, step=0.01,
+                       tooltip="Guidance ends after this share (1.0 = until the last step)."),
+        io.Int.Input("every_n_steps", default=1, min=1, max=100,
+                     tooltip="Guide every n-th step inside the window."),
+        io.Combo.Input("mode", options=GUIDANCE_MODES, default="x0",
+                       tooltip="x0: gradient on the predicted clean latent (fast). xt: through the UNet on "
+                               "the noisy latent (FreeDoM's form, ~3x memory, no ControlNet)."),
+        io.Combo.Input("decode_downscale", options=["1", "2", "4"], default="1",
+                       tooltip="Decode the predicted image at 1/n size for the energy (saves memory and "
+                               "time at SDXL sizes)."),
+    ]
 
 
 def guidance_post_cfg(settings: GuidanceSettings, decoder: comfy.model_patcher.ModelPatcher,

@@ -37,12 +37,13 @@ from ..pose_models.pose_field import (
 )
 from ..pose_models.pose_guidance import EnergyWeights, PoseEnergy
 from .guidance import (
-    GUIDANCE_MODES,
     GuidanceSettings,
     enable_unet_gradients,
     gradient_decoder,
     guidance_post_cfg,
     module_patcher,
+    schedule_inputs,
+    strength_input,
 )
 from .model_folders import ensure_model_folder, model_files
 from .pose_common import frame_summary, read_pose_input
@@ -326,28 +327,14 @@ class PoseGuidance(io.ComfyNode):
                                             "estimator."),
                 PoseKeypoint.Input("target_pose", tooltip="One pose for the whole batch, or one per latent."),
                 PoseEstimator.Input("estimator", tooltip="From Load OpenPose Body Estimator."),
-                io.Float.Input("strength", default=0.08, min=0.0, max=2.0, step=0.01,
-                               tooltip="FreeDoM's lambda: step size relative to the CFG update (0.08 in "
-                                       "FreeDoM's pose setting)."),
+                strength_input(0.08, " (0.08 in FreeDoM's pose setting)"),
                 io.Float.Input("heatmap_weight", default=1.0, min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of the heatmap error against the target skeleton."),
                 io.Float.Input("field_weight", default=0.5, min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of the pose field distance (needs a field input)."),
                 io.Float.Input("keypoint_weight", default=0.0, min=0.0, max=100.0, step=0.1,
                                tooltip="Weight of the keypoint distance to the target joints."),
-                io.Float.Input("start_percent", default=0.2, min=0.0, max=1.0, step=0.01,
-                               tooltip="Guidance starts after this share of the denoising."),
-                io.Float.Input("end_percent", default=0.7, min=0.0, max=1.0, step=0.01,
-                               tooltip="Guidance ends after this share (1.0 = until the last step)."),
-                io.Int.Input("every_n_steps", default=1, min=1, max=100,
-                             tooltip="Guide every n-th step inside the window."),
-                io.Combo.Input("mode", options=GUIDANCE_MODES, default="x0",
-                               tooltip="x0: gradient on the predicted clean latent (fast). xt: through the "
-                                       "UNet on the noisy latent (FreeDoM's form, ~3x memory, no "
-                                       "ControlNet)."),
-                io.Combo.Input("decode_downscale", options=["1", "2", "4"], default="1",
-                               tooltip="Decode the predicted image at 1/n size for the estimator (saves "
-                                       "memory and time at SDXL sizes)."),
+                *schedule_inputs(0.2, 0.7),
                 io.Int.Input("person", default=0, min=0, max=63,
                              tooltip="Which person of the target pose to follow."),
                 PoseFieldType.Input("field", optional=True, tooltip="From Load Pose Field; needed when "
@@ -369,8 +356,8 @@ class PoseGuidance(io.ComfyNode):
                              "Load Pose Field to the field input, or set field_weight to 0.")
         weights = EnergyWeights(heatmap=heatmap_weight, field=field_weight if field is not None else 0.0,
                                 keypoint=keypoint_weight)
-        settings = GuidanceSettings(strength=strength, start_percent=start_percent, end_percent=end_percent,
-                                    every=every_n_steps, mode=mode, decode_downscale=int(decode_downscale))
+        settings = GuidanceSettings.from_inputs(strength, start_percent, end_percent, every_n_steps, mode,
+                                                decode_downscale)
         decoder = gradient_decoder(vae, node)
         with torch.inference_mode(False):
             energy_module = PoseEnergy(estimator, weights, field)

@@ -28,11 +28,12 @@ from ..pose_models.parsing.labels import PART_GROUPS
 from ..pose_models.truepose import TruePoseError, parse_group_weights
 from ..pose_models.truepose.alignment import RegionClipEnergy, region_crops
 from .guidance import (
-    GUIDANCE_MODES,
     GuidanceSettings,
     enable_unet_gradients,
     gradient_decoder,
     guidance_post_cfg,
+    schedule_inputs,
+    strength_input,
 )
 from .truepose_types import CATEGORY, HumanParsing
 
@@ -120,20 +121,8 @@ class TruePoseCAA(io.ComfyNode):
                 io.String.Input("group_weights", default=DEFAULT_WEIGHTS,
                                 tooltip="Groups to align and their weights ('group=w', comma separated; "
                                         "unnamed groups are off)."),
-                io.Float.Input("strength", default=0.1, min=0.0, max=2.0, step=0.01,
-                               tooltip="FreeDoM's lambda: step size relative to the CFG update."),
-                io.Float.Input("start_percent", default=0.2, min=0.0, max=1.0, step=0.01,
-                               tooltip="Guidance starts after this share of the denoising."),
-                io.Float.Input("end_percent", default=0.8, min=0.0, max=1.0, step=0.01,
-                               tooltip="Guidance ends after this share (1.0 = until the last step)."),
-                io.Int.Input("every_n_steps", default=1, min=1, max=100,
-                             tooltip="Guide every n-th step inside the window."),
-                io.Combo.Input("mode", options=GUIDANCE_MODES, default="x0",
-                               tooltip="x0: gradient on the predicted clean latent. xt: through the UNet "
-                                       "(~3x memory, no ControlNet)."),
-                io.Combo.Input("decode_downscale", options=["1", "2", "4"], default="1",
-                               tooltip="Decode the predicted image at 1/n size (saves memory at SDXL "
-                                       "sizes)."),
+                strength_input(0.1),
+                *schedule_inputs(0.2, 0.8),
             ],
             outputs=[io.Model.Output(display_name="model")],
         )
@@ -144,8 +133,8 @@ class TruePoseCAA(io.ComfyNode):
                 strength: float, start_percent: float, end_percent: float, every_n_steps: int, mode: str,
                 decode_downscale: str) -> io.NodeOutput:
         weights = _chosen_weights(group_weights)
-        settings = GuidanceSettings(strength=strength, start_percent=start_percent, end_percent=end_percent,
-                                    every=every_n_steps, mode=mode, decode_downscale=int(decode_downscale))
+        settings = GuidanceSettings.from_inputs(strength, start_percent, end_percent, every_n_steps, mode,
+                                                decode_downscale)
         if len(source_parsing.labels) not in (1, len(source_image)):
             raise TruePoseError(f"{NODE}: {len(source_parsing.labels)} parsing maps for {len(source_image)} "
                                 "source images; parse the same source batch.")
