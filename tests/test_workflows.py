@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 from host_tree import PACK_FOLDER
 from PIL import Image
-from workflow_format import ui_to_api
+from workflow_format import on_tiny_models, ui_to_api, without_meta
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 EXAMPLES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
@@ -18,26 +17,6 @@ EXAMPLES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
 
 def api_copy(name: str) -> dict:
     return json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
-
-
-def without_meta(prompt: dict) -> dict:
-    return {nid: {"class_type": n["class_type"], "inputs": n["inputs"]} for nid, n in prompt.items()}
-
-
-def on_tiny_models(prompt: dict, tiny_models: dict[str, Path], width: int = 64, height: int = 96) -> dict:
-    """The example with the tiny test models, a small canvas and few steps (same graph otherwise)."""
-    prompt = copy.deepcopy(without_meta(prompt))
-    for node in prompt.values():
-        inputs, kind = node["inputs"], node["class_type"]
-        if kind == "CheckpointLoaderSimple":
-            inputs["ckpt_name"] = tiny_models["sd15"].name
-        elif kind == "ControlNetLoader":
-            inputs["control_net_name"] = tiny_models["controlnet_openpose_sd15"].name
-        elif kind in ("EmptyLatentImage", "PT_RenderPose"):
-            inputs["width"], inputs["height"] = width, height
-        elif kind == "KSampler":
-            inputs["steps"] = 3
-    return prompt
 
 
 def test_there_are_examples():

@@ -9,6 +9,8 @@ dst_slot, type]``). Widget inputs converted to sockets are not supported (the ex
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
@@ -55,4 +57,33 @@ def ui_to_api(workflow: dict[str, Any], node_classes: dict[str, type]) -> dict[s
                 _, src, src_slot, _, _, _ = links[slot["link"]]
                 inputs[slot["name"]] = [str(src), src_slot]
         prompt[str(node["id"])] = {"class_type": class_type, "inputs": inputs}
+    return prompt
+
+
+SIZED_NODES = ("EmptyLatentImage", "ImageScale", "PT_RenderPose", "PT_TruePoseTargetRegions")
+"""Node types whose ``width``/``height`` widgets :func:`on_tiny_models` shrinks."""
+
+
+def without_meta(prompt: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An API prompt without ``_meta`` (titles): what the executor and :func:`ui_to_api` compare."""
+    return {nid: {"class_type": n["class_type"], "inputs": n["inputs"]} for nid, n in prompt.items()}
+
+
+def on_tiny_models(prompt: dict[str, Any], tiny_models: dict[str, Path], width: int = 64, height: int = 96,
+                   steps: int = 3) -> dict[str, dict[str, Any]]:
+    """An example's API prompt on the tiny test models: tiny checkpoint and ControlNet, a small canvas,
+    ``steps`` sampling steps and a small estimator input (same graph otherwise; a deep copy)."""
+    prompt = copy.deepcopy(without_meta(prompt))
+    for node in prompt.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind == "CheckpointLoaderSimple":
+            inputs["ckpt_name"] = tiny_models["sd15"].name
+        elif kind == "ControlNetLoader":
+            inputs["control_net_name"] = tiny_models["controlnet_openpose_sd15"].name
+        elif kind in SIZED_NODES:
+            inputs["width"], inputs["height"] = width, height
+        elif kind == "PT_LoadPoseEstimator":
+            inputs["box_size"] = 64
+        elif kind == "KSampler":
+            inputs["steps"] = steps
     return prompt

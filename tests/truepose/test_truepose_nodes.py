@@ -157,28 +157,19 @@ def test_sdxl_model_works_and_its_bank_is_refused_by_an_sd15_model(comfy_host, t
 def test_example_workflow_runs_on_the_tiny_models(comfy_host, tiny_models, schp_name):
     import json
 
-    from workflow_format import ui_to_api
+    from workflow_format import on_tiny_models, ui_to_api, without_meta
 
     workflows = Path(__file__).resolve().parents[2] / "workflows"
     api = json.loads((workflows / "api" / "truepose.json").read_text())
     ui = json.loads((workflows / "truepose.json").read_text())
-    prompt = {nid: {"class_type": n["class_type"], "inputs": dict(n["inputs"])} for nid, n in api.items()}
-    assert ui_to_api(ui, comfy_host.node_classes) == prompt
-    sizes = {"width": SIZE, "height": SIZE + 32}
+    assert ui_to_api(ui, comfy_host.node_classes) == without_meta(api)
+    prompt = on_tiny_models(api, tiny_models, width=SIZE, height=SIZE + 32, steps=2)
     for node in prompt.values():
         inputs, kind = node["inputs"], node["class_type"]
-        if kind == "CheckpointLoaderSimple":
-            inputs["ckpt_name"] = tiny_models["sd15"].name
-        elif kind == "ControlNetLoader":
-            inputs["control_net_name"] = tiny_models["controlnet_openpose_sd15"].name
-        elif kind == "PT_HumanParsing":
+        if kind == "PT_HumanParsing":
             inputs.update(model_name=schp_name, input_size=64)
         elif kind == "PT_TruePoseSourceNet":
             inputs["groups"] = "all"  # the random-weight parser may find no person
-        elif kind in ("ImageScale", "EmptyLatentImage", "PT_RenderPose", "PT_TruePoseTargetRegions"):
-            inputs.update(sizes)
-        elif kind == "KSampler":
-            inputs["steps"] = 2
     result = comfy_host.run(prompt, keep_cache=True).raise_on_error()
     (image,) = result.images("17")
     assert image.is_file()
