@@ -1,0 +1,57 @@
+"""OnePoseTrans maths without ComfyUI: block names and block-weight strings, the LoRA file format, the
+training crops and loss weighting, and the caption template.
+
+OnePoseTrans (arXiv 2409.09593) fine-tunes a text-to-image model on the one source image (a test-time
+LoRA) and re-poses it with an OpenPose ControlNet. The official values are in ``shared/docs/methods.md``
+section 1; the host glue is in ``nodes/oneposetrans*.py``.
+
+Modules (each documents its data contract):
+
+* :mod:`.blocks` -- host and diffusers attention-block names, block-weight presets and strings.
+* :mod:`.lora_format` -- LoRA initialisation and the host's (kohya) LoRA key format.
+* :mod:`.training` -- tuner settings, random source crops, noise-prediction loss weights.
+* :mod:`.caption` -- the "A man/woman with face, ..." caption template.
+"""
+
+from .blocks import (
+    BLOCK_PRESETS,
+    STYLE_BLOCK,
+    BlockWeights,
+    block_of_weight_key,
+    diffusers_to_host_block,
+    parse_block_weights,
+    preset_block_weights,
+)
+from .caption import build_caption
+from .errors import OnePoseTransError
+from .lora_format import LoraFactors, init_lora_factors, lora_key_prefix, lora_state_dict
+from .training import (
+    TunerSettings,
+    check_crop_size,
+    parse_targets,
+    prediction_loss_weight,
+    random_square_crops,
+    uniform_timesteps,
+)
+
+__all__ = [
+    "BLOCK_PRESETS",
+    "STYLE_BLOCK",
+    "BlockWeights",
+    "LoraFactors",
+    "OnePoseTransError",
+    "TunerSettings",
+    "check_crop_size",
+    "parse_targets",
+    "uniform_timesteps",
+    "block_of_weight_key",
+    "build_caption",
+    "diffusers_to_host_block",
+    "init_lora_factors",
+    "lora_key_prefix",
+    "lora_state_dict",
+    "parse_block_weights",
+    "prediction_loss_weight",
+    "preset_block_weights",
+    "random_square_crops",
+]

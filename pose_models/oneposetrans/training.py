@@ -1,0 +1,91 @@
+"""Settings of the one-shot tuner, the random training crops of the source and the noise-prediction loss
+weight (methods.md 1.5).
+
+Images are ``float [B, H, W, 3]`` in ``[0, 1]`` (the host's IMAGE); crops keep that layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import OnePoseTransError
+
+ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+@dataclass(frozen=True)
+class TunerSettings:
+    """Official defaults: rank 32, alpha 32, AdamW lr 1e-3 wd 1e-2, 60 steps, batch 2 of 512 crops,
+    t ~ U{0..999}, seed 0, attention projections of every attention (self and cross) of the UNet."""
+
+    rank: int = 32
+    alpha: float = 32.0
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-2
+    steps: int = 60
+    batch_size: int = 2
+    crop_size: int = 512
+    seed: int = 0
+    targets: tuple[str, ...] = ATTENTION_PROJECTIONS
+    attentions: tuple[str, ...] = ("attn1", "attn2")
+
+
+def parse_targets(text: str) -> tuple[str, ...]:
+    """``"to_q, to_k"`` -> ``("to_q", "to_k")``; only the four attention projections are allowed."""
+    targets = tuple(t.strip() for t in text.split(",") if t.strip())
+    bad = [t for t in targets if t not in ATTENTION_PROJECTIONS]
+    if not targets or bad:
+        raise OnePoseTransError(
+            f"Tuner targets: {', '.join(bad) or 'none given'}; use a comma list of "
+            f"{', '.join(ATTENTION_PROJECTIONS)} (official: all four)."
+        )
+    return targets
+
+
+def random_square_crops(image: torch.Tensor, size: int, count: int,
+                        generator: torch.Generator) -> torch.Tensor:
+    """``count`` independent augmentations of ``image [1, H, W, 3]``: bilinear resize of the short side to
+    ``size`` then a uniformly random ``size x size`` crop (torchvision ``Resize`` + ``RandomCrop``).
+    Returns ``[count, size, size, 3]``."""
+    _, height, width, _ = image.shape
+    scale = size / min(height, width)
+    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    resized = torch.nn.functional.interpolate(image.movedim(-1, 1), size=(new_h, new_w), mode="bilinear",
+                                              align_corners=False, antialias=True).movedim(1, -1)
+    crops = []
+    for _ in range(count):
+        top = int(torch.randint(0, new_h - size + 1, (1,), generator=generator))
+        left = int(torch.randint(0, new_w - size + 1, (1,), generator=generator))
+        crops.append(resized[0, top:top + size, left:left + size])
+    return torch.stack(crops).clamp(0.0, 1.0)
+
+
+def prediction_loss_weight(sigma: torch.Tensor, prediction: str, sigma_data: float = 1.0) -> torch.Tensor:
+    """Per-sample factor ``w`` with ``||raw_pred - raw_target||^2 = w^2 * ||x0_pred - x0||^2``, where the
+    host's denoised output is ``x0_pred`` and ``x_t = x0 + sigma * eps`` (k-diffusion frame).
+
+    * ``"eps"``: ``eps_pred - eps = (x0 - x0_pred) / sigma`` -> ``w = 1 / sigma``.
+    * ``"v"``: ``v = alpha_t eps - sigma_t x0`` (diffusers), ``v_pred - v = (x0 - x0_pred) *
+      sqrt(sigma^2 + sd^2) / (sigma * sd)``.
+    """
+    if prediction == "eps":
+        return 1.0 / sigma
+    if prediction == "v":
+        return torch.sqrt(sigma**2 + sigma_data**2) / (sigma * sigma_data)
+    raise OnePoseTransError(
+        f"Unsupported prediction type {prediction!r}; OnePoseTrans tunes eps or v models.")
+
+
+def check_crop_size(size: int) -> None:
+    """The crop must map to whole latent cells (multiple of 8 px, at least 64)."""
+    if size < 64 or size % 8:
+        raise OnePoseTransError(
+            f"Tuner crop_size {size} must be a multiple of 8 and at least 64 (official 512).")
+
+
+def uniform_timesteps(count: int, generator: torch.Generator, num_timesteps: int = 1000) -> torch.Tensor:
+    """Integer timesteps ``t ~ U{0..num_timesteps-1}`` as float ``[count]``."""
+    return torch.randint(0, num_timesteps, (count,), generator=generator).float()
+
