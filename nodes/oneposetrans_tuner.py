@@ -195,13 +195,14 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 @contextmanager
 def _gradient_checkpointing(unet: torch.nn.Module, enabled: bool):
-    """Recompute every UNet block part in the backward pass (instance ``forward`` overrides, removed on
-    exit, also after an error or interrupt)."""
+    """Recompute every UNet block part (the ResBlocks, SpatialTransformers and resamplers inside each
+    ``TimestepEmbedSequential``, which the host calls one by one) in the backward pass: instance
+    ``forward`` overrides, removed on exit, also after an error or interrupt."""
     patched: list[torch.nn.Module] = []
     try:
         if enabled:
             for container in (unet.input_blocks, [unet.middle_block], unet.output_blocks):
-                for block in container:
+                for block in (layer for sequence in container for layer in sequence):
                     original = block.forward
 
                     def checkpointed(*args, _original=original, **kwargs):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
+import torch.utils.checkpoint
 
 from oneposetrans.oneposetrans_graphs import base_sampling_prompt, tuner_prompt, with_sampler
 
@@ -113,3 +114,22 @@ def test_same_inputs_give_the_same_lora(comfy_host, tiny_models, source_name):
     lora = first.value("tune", 1)
     assert all(torch.equal(lora[k], v) for k, v in second.value("tune", 1).items())
     assert first.value("tune", 2) == second.value("tune", 2)
+
+
+def test_gradient_checkpointing_trains_the_same_lora(comfy_host, tiny_models, source_name, monkeypatch):
+    calls = []
+    original = torch.utils.checkpoint.checkpoint
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", counting)
+    prompts = [tuner_prompt(tiny_models["sd15"].name, source_name, steps=2, eval_samples=0,
+                            gradient_checkpointing=flag) for flag in (False, True)]
+    plain, checkpointed = (comfy_host.run(p, capture=("tune",)).raise_on_error().value("tune", 1)
+                           for p in prompts)
+    assert calls  # the checkpointed run recomputed blocks
+    assert plain.keys() == checkpointed.keys()
+    for key, value in plain.items():
+        torch.testing.assert_close(checkpointed[key], value, rtol=1e-5, atol=1e-6)
