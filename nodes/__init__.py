@@ -4,12 +4,13 @@ from comfy_api.latest import ComfyExtension, io
 
 from .cfld import CFLD_NODES
 from .oneposetrans import ONEPOSETRANS_NODES
+from .oneposetrans_inject import ONEPOSETRANS_INJECT_NODES
 from .pose import POSE_NODES
 from .reposedm import REPOSEDM_NODES
 from .truepose import TRUEPOSE_NODES
 
 NODE_LIST: tuple[type[io.ComfyNode], ...] = (*POSE_NODES, *REPOSEDM_NODES, *TRUEPOSE_NODES, *CFLD_NODES,
-                                             *ONEPOSETRANS_NODES)
+                                             *ONEPOSETRANS_NODES, *ONEPOSETRANS_INJECT_NODES)
 
 
 class PoseTransferExtension(ComfyExtension):
