@@ -107,12 +107,20 @@ def with_attn2_patches(
 ) -> Any:
     """A clone of ``model`` with ``make(inner)`` as the attn2 replace of each ``patch_key``; ``inner`` is the
     replace the block already has (per-depth key first, then the host's per-block fallback key) or
-    :func:`host_attention`."""
+    :func:`host_attention`. ``patches`` must name every depth of a block it patches: a block with one
+    transformer (all of SD1.5) is stored under the per-block key ``(kind, id)``, so that a pack patching
+    later with per-block keys (IPAdapter_plus on SD1.5) replaces or wraps it instead of being shadowed."""
     patched = model.clone()
     existing = (
         patched.model_options.get("transformer_options", {}).get("patches_replace", {}).get("attn2", {})
     )
+    depths: dict[tuple[str, int], int] = {}
+    for key in patches:
+        depths[key[:2]] = depths.get(key[:2], 0) + 1
     for key, make in patches.items():
         inner = existing.get(key) or existing.get(key[:2]) or host_attention
-        patched.set_model_attn2_replace(make(inner), key[0], key[1], key[2])
+        if depths[key[:2]] == 1 and key not in existing:
+            patched.set_model_attn2_replace(make(inner), key[0], key[1])
+        else:
+            patched.set_model_attn2_replace(make(inner), key[0], key[1], key[2])
     return patched

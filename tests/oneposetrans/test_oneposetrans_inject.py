@@ -132,7 +132,7 @@ def test_style_scale_zero_is_bit_identical_and_repose_acts_sd15(host, tiny_model
     styled = host.run(prompt, capture=("sample", "ckpt", "style"), keep_cache=True).raise_on_error()
     assert (_latent(styled) - _latent(base)).abs().max() > 1e-4
     replaces = styled.value("style", 0).model_options["transformer_options"]["patches_replace"]["attn2"]
-    assert sorted({k[:2] for k in replaces}) == [("output", 3), ("output", 4)]  # SD1.5 repose blocks
+    assert sorted(replaces) == [("output", 3), ("output", 4)]  # SD1.5 repose blocks, per-block keys
     assert "patches_replace" not in styled.value("ckpt", 0).model_options["transformer_options"]
 
 
@@ -150,6 +150,12 @@ def test_style_wraps_a_foreign_attn2_replace_sd15(host, tiny_models):
     for (key_a, _, k_a, v_a, _), (key_b, _, k_b, v_b, _) in zip(plain_calls, styled_calls, strict=True):
         assert key_a == key_b and torch.equal(k_a, k_b) and torch.equal(v_a, v_b)
     assert (_latent(styled_result) - _latent(plain_result)).abs().max() > 1e-4
+    # a per-block foreign patch added after the style node replaces it (the host's own rule), never shadowed
+    after = {**styled, "foreign": {"class_type": FOREIGN, "inputs": {"model": ["style", 0]}}}
+    after.update(_style_nodes(["ckpt", 0], "pt_test/ip-adapter_sd15.bin"))
+    after["sample"]["inputs"]["model"] = ["foreign", 0]
+    after_result, after_calls = _run_recorded(host, after)
+    assert len(after_calls) == 16 and torch.equal(_latent(after_result), _latent(plain_result))
 
 
 def test_style_sdxl_and_family_errors(host, tiny_models):
