@@ -11,6 +11,9 @@ Modules (each documents its data contract):
 * :mod:`.lora_format` -- LoRA initialisation and the host's (kohya) LoRA key format.
 * :mod:`.training` -- tuner settings, random source crops, noise-prediction loss weights.
 * :mod:`.caption` -- the "A man/woman with face, ..." caption template.
+* :mod:`.ip_adapter` -- IP-Adapter files, cross-attention layer numbering, image projection, style presets.
+* :mod:`.instantid` -- InstantID's face Resampler and the face value written at the "face" token.
+* :mod:`.face` -- the source's ArcFace embedding with insightface (optional dependency).
 """
 
 from .blocks import (
@@ -24,6 +27,15 @@ from .blocks import (
 )
 from .caption import build_caption
 from .errors import OnePoseTransError
+from .instantid import FaceResampler, face_value
+from .ip_adapter import (
+    CrossAttentionLayer,
+    ImageProjection,
+    cross_attention_layers,
+    layer_projections,
+    load_adapter_file,
+    style_preset_scales,
+)
 from .lora_format import LoraFactors, init_lora_factors, lora_key_prefix, lora_state_dict
 from .training import (
     TunerSettings,
@@ -38,6 +50,9 @@ __all__ = [
     "BLOCK_PRESETS",
     "STYLE_BLOCK",
     "BlockWeights",
+    "CrossAttentionLayer",
+    "FaceResampler",
+    "ImageProjection",
     "LoraFactors",
     "OnePoseTransError",
     "TunerSettings",
@@ -46,6 +61,11 @@ __all__ = [
     "uniform_timesteps",
     "block_of_weight_key",
     "build_caption",
+    "cross_attention_layers",
+    "face_value",
+    "layer_projections",
+    "load_adapter_file",
+    "style_preset_scales",
     "diffusers_to_host_block",
     "init_lora_factors",
     "lora_key_prefix",
