@@ -259,3 +259,20 @@ def test_face_bad_inputs(host, tiny_models):
     Path(host.models_dir, "insightface", "models", "not_a_pack").mkdir(parents=True, exist_ok=True)
     missing_pack["face"]["inputs"]["insightface"] = "not_a_pack"
     assert "no .onnx files" in _error(host.run(missing_pack, keep_cache=True))
+
+
+def test_style_and_face_chain_in_either_order_sdxl(host, tiny_models):
+    ckpt = tiny_models["sdxl"].name
+    style = _style_nodes(["face", 0], "pt_test/ip-adapter_sdxl_vit-h.safetensors")
+    face_first = {**sampler_graph(ckpt, ["style", 0]), **_face_node(["ckpt", 0]), **style}
+    style_first = {
+        **sampler_graph(ckpt, ["face", 0]),
+        **_face_node(["style", 0]),
+        **_style_nodes(["ckpt", 0], "pt_test/ip-adapter_sdxl_vit-h.safetensors"),
+    }
+    a = host.run(face_first, capture=("sample",), keep_cache=True).raise_on_error()
+    b = host.run(style_first, capture=("sample",), keep_cache=True).raise_on_error()
+    assert torch.equal(_latent(a), _latent(b))
+    face_only = {**sampler_graph(ckpt, ["face", 0]), **_face_node(["ckpt", 0])}
+    c = host.run(face_only, capture=("sample",), keep_cache=True).raise_on_error()
+    assert (_latent(a) - _latent(c)).abs().max() > 1e-4
