@@ -149,8 +149,8 @@ class OnePoseTransStyle(io.ComfyNode):
             scales = parse_block_weights(block_scales, {layer.host_block for layer in layers})
         else:
             scales = style_preset_scales(preset, architecture(model))
-        tokens = projection(embeds).reshape(1, -1, projection.context_dim)[0]
-        zero_tokens = projection(torch.zeros_like(embeds[:1]))[0]
+        tokens = projection(embeds).reshape(-1, projection.context_dim)
+        zero_tokens = projection(torch.zeros_like(embeds)).reshape(-1, projection.context_dim)
         patches = {}
         for layer in layers:
             scale = strength * scales.strength(layer.host_block)

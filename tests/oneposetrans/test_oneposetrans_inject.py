@@ -134,6 +134,12 @@ def test_style_scale_zero_is_bit_identical_and_repose_acts_sd15(host, tiny_model
     replaces = styled.value("style", 0).model_options["transformer_options"]["patches_replace"]["attn2"]
     assert sorted(replaces) == [("output", 3), ("output", 4)]  # SD1.5 repose blocks, per-block keys
     assert "patches_replace" not in styled.value("ckpt", 0).model_options["transformer_options"]
+    # two copies of the source: their tokens are concatenated; duplicated keys/values attend as one copy
+    prompt["twice"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["src", 0], "amount": 2}}
+    prompt["enc"]["inputs"]["image"] = ["twice", 0]
+    twice = host.run(prompt, capture=("sample",), keep_cache=True).raise_on_error()
+    style_effect = (_latent(styled) - _latent(base)).abs().max()
+    assert (_latent(twice) - _latent(styled)).abs().max() < 0.01 * style_effect, style_effect
 
 
 def test_style_wraps_a_foreign_attn2_replace_sd15(host, tiny_models):
