@@ -191,7 +191,9 @@ class OnePoseTransFace(io.ComfyNode):
                     tooltip="Face analysis pack in models/insightface/models/ (antelopev2; "
                     "needs `pip install insightface onnxruntime`).",
                 ),
-                io.Image.Input("image", tooltip="The source photo; the first detected face is used."),
+                io.Image.Input(
+                    "image", tooltip="The source photo (first image of a batch); its first face is used."
+                ),
                 io.Int.Input(
                     "face_index",
                     default=4,
