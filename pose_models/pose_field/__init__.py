@@ -6,7 +6,8 @@ Every field is a :class:`PoseField` (``torch.nn.Module``): ``forward(keypoints [
 
 * :class:`KinematicPriorField` (:mod:`.analytic`) -- hand-written penalties: bone length ratios, elbow/knee
   flexion and bend direction, left/right order, limb crossings. No weights file.
-* :class:`LearnedPoseField` (:mod:`.learned`) -- MLP trained the Pose-NDF way on DeepFashion keypoints
+* :class:`LearnedPoseField` (:mod:`.learned`) -- a small ensemble of MLPs on keypoints and joint angles,
+  trained the Pose-NDF way plus single-limb rotations with a ranking term on DeepFashion keypoints
   (:mod:`.train`, :mod:`.targets`, :mod:`.perturb`), stored as ``.safetensors`` in ComfyUI's
   ``models/pose_fields/`` (:data:`FIELD_MODELS_FOLDER`).
 * :func:`project` (:mod:`.project`) -- NRDF-style repair of a pose by adaptive descent on a field.

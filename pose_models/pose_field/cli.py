@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"Adam learning rate (default {defaults.lr})")
     p.add_argument("--hidden", type=_ints, default=defaults.field.hidden,
                    help="hidden layer widths (default " + ",".join(map(str, defaults.field.hidden)) + ")")
+    p.add_argument("--members", type=int, default=defaults.field.members,
+                   help=f"ensemble size, MLPs averaged (default {defaults.field.members})")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
 
     p = sub.add_parser("score", help="print name,distance for every row of a CSV")
@@ -107,7 +109,7 @@ def _train(args: argparse.Namespace) -> None:
     split = train_split(table.names, args.train_fraction)
     config = TrainConfig(epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
                          samples_per_pose=args.samples_per_pose, lr=args.lr, seed=args.seed,
-                         field=FieldConfig(hidden=args.hidden))
+                         field=FieldConfig(hidden=args.hidden, members=args.members))
     logger.info("%s: %d rows, %d in the train split", args.csv, len(table), int(split.sum()))
     start = time.perf_counter()
     field = train_field(table.keypoints[split], config)

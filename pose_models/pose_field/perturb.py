@@ -5,11 +5,15 @@ about the bone's parent joint, so the rest of the limb is carried along and ever
 Angles are radians in image coordinates (``x`` right, ``y`` down: positive = clockwise on screen).
 Missing joints stay missing; a bone whose parent joint is missing is not rotated.
 
-Two protocols use it, deliberately different so that the learned field is not scored on its own training
-noise:
+Three samplers use it:
 
-* **Training** (:func:`training_rotations`): every bone of the tree may turn, each with probability ``q``
-  (``q ~ U(0.1, 1)`` per sample), by ``N(0, sigma^2)`` with ``sigma ~ U(sigma_min, sigma_max)`` per sample.
+* **Training, Pose-NDF** (:func:`training_rotations`): every bone of the tree may turn, each with
+  probability ``q`` (``q ~ U(0.1, 1)`` per sample), by ``N(0, sigma^2)`` with ``sigma ~ U(sigma_min,
+  sigma_max)`` per sample.
+* **Training, single limb** (:func:`single_limb_rotations`): one visible arm, forearm, leg or shin per pose,
+  by ``+-U(lo, hi)`` (a continuous size). This is what "off the manifold" means for the evaluation, so it is
+  legitimate training data as long as it is drawn from train-split poses only (the CLI never trains on the
+  held-out rows).
 * **Evaluation** (:func:`rotate_one_limb`): exactly one limb per pose, by a fixed ``+-delta`` (random sign),
   chosen uniformly among the visible ones, coordinates rounded to whole pixels as a CSV would store them.
   ``"limb"`` turns a whole arm at the shoulder or a whole leg at the hip (upper arm / thigh, carrying the
@@ -89,3 +93,28 @@ def rotate_one_limb(keypoints: torch.Tensor, bone: torch.Tensor, sign: torch.Ten
     if round_pixels:
         out = torch.cat([torch.round(out[..., :2]), out[..., 2:]], -1)
     return out
+
+
+TRAINING_LIMB_BONES: tuple[int, ...] = EVAL_BONES["limb"] + EVAL_BONES["segment"]
+"""Bones a single-limb training rotation may turn (:func:`single_limb_rotations`)."""
+
+
+def single_limb_rotations(keypoints: torch.Tensor, generator: torch.Generator,
+                          angle_range: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training counterpart of :func:`rotate_one_limb`: one visible bone of :data:`TRAINING_LIMB_BONES`
+    per pose of ``keypoints [B, 18, 3]``, turned by ``+-U(angle_range)`` radians.
+
+    Returns ``angles [B, 17]`` for :func:`rotate_bones` (all zero for a pose without such a bone) and
+    ``size [B]`` ``|angle|`` (0 where nothing turned).
+    """
+    bones = torch.tensor(TRAINING_LIMB_BONES)
+    visible = keypoints[..., 2] > 0
+    eligible = visible[:, BONE_PARENT_JOINT[bones]] & visible[:, BONE_CHILD_JOINT[bones]]
+    scores = torch.rand(keypoints.shape[0], len(bones), generator=generator)
+    pick = bones[torch.where(eligible, scores, torch.full_like(scores, -1.0)).argmax(-1)]
+    lo, hi = angle_range
+    size = (lo + (hi - lo) * torch.rand(keypoints.shape[0], generator=generator)) * eligible.any(-1)
+    sign = torch.where(torch.rand(keypoints.shape[0], generator=generator) < 0.5, -1.0, 1.0)
+    angles = torch.zeros(keypoints.shape[0], NUM_BONES, dtype=keypoints.dtype)
+    angles[torch.arange(keypoints.shape[0]), pick] = (sign * size).to(keypoints.dtype)
+    return angles, size.to(keypoints.dtype)

@@ -2,16 +2,28 @@
 
 Data: the scorable poses of the train split, plus their left/right mirrors
 (:func:`.skeleton.mirror_keypoints`: a mirrored valid pose is valid). One **epoch** visits every clean pose
-once, in batches of ``batch_size`` clean poses; each clean pose is perturbed ``samples_per_pose`` times with
-the training rotations of :func:`.perturb.training_rotations` (every bone may turn, by ``N(0, sigma^2)``).
+once, in batches of ``batch_size`` clean poses; each clean pose is perturbed ``samples_per_pose`` times:
+
+* a ``limb_fraction`` share by **single-limb rotations** (:func:`.perturb.single_limb_rotations`: one arm at
+  the shoulder, forearm at the elbow, leg at the hip or shin at the knee, by ``+-U(limb_angle)`` rad,
+  rounded to whole pixels like CSV data): what "off the manifold" means for the evaluation, drawn from the
+  train split only;
+* the rest by the Pose-NDF rotations of :func:`.perturb.training_rotations` (every bone may turn, by
+  ``N(0, sigma^2)``).
+
 Targets: :class:`.targets.PartNeighbours` distance of each perturbed pose to the clean set (normalised
 coordinates). Loss per step:
 
     ``L1(f(perturbed), target) + clean_weight * mean f(clean) + eikonal_weight * mean (|grad_x f| - 1)^2``
+    ``+ rank_weight * mean relu(rank_margin * |angle| - (f(rotated) - f(its clean pose)))``
 
-the eikonal term over the perturbed poses with ``target > 0.05``, the gradient taken with respect to the
-normalised coordinates of the visible joints. Adam with cosine learning-rate decay. Deterministic on CPU for
-a given ``seed`` (one ``torch.Generator`` for all sampling, seeded initialisation).
+every term per ensemble member (the members train independently on the same batches), the eikonal term
+over the perturbed poses with ``target > 0.05``, the gradient taken with respect to the
+normalised coordinates of the visible joints; the ranking term over the single-limb rotations (the
+part-wise nearest-neighbour target alone under-rates them: each part may find a close match in another
+pose). Training scores one orientation (:meth:`.learned.LearnedPoseField.normalised_distance`; the mirrors
+are in the data). AdamW with cosine learning-rate decay. Deterministic on CPU for a given
+``seed`` (one ``torch.Generator`` for all sampling, seeded initialisation).
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from .learned import FieldConfig, LearnedPoseField
-from .perturb import rotate_bones, training_rotations
+from .perturb import rotate_bones, single_limb_rotations, training_rotations
 from .skeleton import body_frame, mirror_keypoints, normalised_points, scorable
 from .targets import PartNeighbours
 
@@ -38,15 +50,20 @@ EIKONAL_MIN_TARGET = 0.05
 class TrainConfig:
     """Training settings; the defaults are the reference run (``python -m pose_models.pose_field train``)."""
 
-    epochs: int = 300
+    epochs: int = 100
     max_steps: int | None = None
     batch_size: int = 256
     samples_per_pose: int = 4
     lr: float = 1e-3
+    weight_decay: float = 0.0
     sigma_min: float = 0.01
     sigma_max: float = 0.8
     clean_weight: float = 1.0
     eikonal_weight: float = 0.1
+    limb_fraction: float = 0.8
+    limb_angle: tuple[float, float] = (0.05, 1.0)
+    rank_weight: float = 10.0
+    rank_margin: float = 1.0
     mirror: bool = True
     seed: int = 0
     field: FieldConfig = FieldConfig()
@@ -80,7 +97,7 @@ def train_field(keypoints: torch.Tensor, config: TrainConfig = TrainConfig(),
     total_steps = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    optimiser = torch.optim.Adam(field.parameters(), lr=config.lr)
+    optimiser = torch.optim.AdamW(field.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
     logger.info("training on %d clean poses (%s mirrors), %d steps of %d poses x %d perturbations",
@@ -89,7 +106,7 @@ def train_field(keypoints: torch.Tensor, config: TrainConfig = TrainConfig(),
     step, start = 0, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         order = torch.randperm(len(clean), generator=generator)
-        sums = {"loss": 0.0, "l1": 0.0, "clean": 0.0, "eikonal": 0.0}
+        sums = {"loss": 0.0, "l1": 0.0, "clean": 0.0, "eikonal": 0.0, "rank": 0.0}
         batches = 0
         for i in range(0, len(clean), config.batch_size):
             if step >= total_steps:
@@ -105,9 +122,9 @@ def train_field(keypoints: torch.Tensor, config: TrainConfig = TrainConfig(),
         if batches == 0:
             break
         means = {k: v / batches for k, v in sums.items()}
-        logger.info("epoch %d/%d step %d: loss %.4f (l1 %.4f, clean %.4f, eikonal %.4f) %.1fs", epoch,
-                    config.epochs, step, means["loss"], means["l1"], means["clean"], means["eikonal"],
-                    time.perf_counter() - start)
+        logger.info("epoch %d/%d step %d: loss %.4f (l1 %.4f, clean %.4f, eikonal %.4f, rank %.4f) %.1fs",
+                    epoch, config.epochs, step, means["loss"], means["l1"], means["clean"], means["eikonal"],
+                    means["rank"], time.perf_counter() - start)
         if on_epoch is not None:
             on_epoch(epoch, means)
     return field.eval()
@@ -118,19 +135,34 @@ def _step(field: LearnedPoseField, optimiser: torch.optim.Optimizer, clean: torc
           config: TrainConfig, generator: torch.Generator) -> dict[str, float]:
     """One optimisation step on a batch of clean poses; returns the loss terms."""
     repeated = clean.repeat(config.samples_per_pose, 1, 1)
-    angles = training_rotations(len(repeated), generator, (config.sigma_min, config.sigma_max))
-    points, visible = _normalise(rotate_bones(repeated, angles))
+    n_limb = round(len(repeated) * config.limb_fraction)
+    angles = training_rotations(len(repeated) - n_limb, generator, (config.sigma_min, config.sigma_max))
+    limb_angles, limb_size = single_limb_rotations(repeated[:n_limb], generator, config.limb_angle)
+    limb_poses = rotate_bones(repeated[:n_limb], limb_angles)
+    limb_poses = torch.cat([torch.round(limb_poses[..., :2]), limb_poses[..., 2:]], -1)
+    points, visible = _normalise(torch.cat([limb_poses, rotate_bones(repeated[n_limb:], angles)]))
     target = neighbours.distance(points, visible)
-    points = points.detach().requires_grad_(True)
-    predicted = field.normalised_distance(points, visible)
+    members = len(field.nets)
+    # One copy of the input per member, so that the eikonal term sees each member's own gradient.
+    points = points.detach()[None].repeat(members, 1, 1, 1).requires_grad_(True)
+    predicted = field.member_distances(points, visible)  # [members, B]
     (grad,) = torch.autograd.grad(predicted.sum(), points, create_graph=True)
     grad_norm = torch.sqrt((grad * grad).sum((-1, -2)) + 1e-12)
     far = target > EIKONAL_MIN_TARGET
-    eikonal = ((grad_norm - 1) ** 2)[far].mean() if far.any() else grad_norm.sum() * 0
+    eikonal = ((grad_norm - 1) ** 2)[:, far].mean() if far.any() else grad_norm.sum() * 0
     l1 = (predicted - target).abs().mean()
-    clean_term = field.normalised_distance(clean_points, clean_visible).mean()
-    loss = l1 + config.clean_weight * clean_term + config.eikonal_weight * eikonal
+    clean_value = field.member_distances(clean_points, clean_visible)
+    clean_term = clean_value.mean()
+    rank = predicted.new_zeros(())
+    if n_limb:
+        # Each single-limb rotation must score at least rank_margin * |angle| above its own clean pose.
+        source = clean_value.repeat(1, config.samples_per_pose)[:, :n_limb]
+        moved = limb_size > 0
+        gap = predicted[:, :n_limb] - source
+        rank = torch.relu(config.rank_margin * limb_size - gap)[:, moved].mean() if moved.any() else rank
+    loss = l1 + config.clean_weight * clean_term + config.eikonal_weight * eikonal + config.rank_weight * rank
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     optimiser.step()
-    return {"loss": loss.item(), "l1": l1.item(), "clean": clean_term.item(), "eikonal": eikonal.item()}
+    return {"loss": loss.item(), "l1": l1.item(), "clean": clean_term.item(), "eikonal": eikonal.item(),
+            "rank": rank.item()}

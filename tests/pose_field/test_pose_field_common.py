@@ -7,7 +7,8 @@ import torch
 from shared_data import deepfashion_csv
 
 from pose_models.pose_field import KinematicPriorField, LearnedPoseField, load_pose_table, scorable
-from pose_models.pose_field.learned import FieldConfig
+from pose_models.pose_field.learned import FEATURES_V1, FieldConfig
+from pose_models.pose_field.skeleton import mirror_keypoints
 
 
 def canonical_pose() -> torch.Tensor:
@@ -18,11 +19,18 @@ def canonical_pose() -> torch.Tensor:
 
 
 def fields() -> list[torch.nn.Module]:
-    """Both fields; the learned one with seeded random weights (the contract holds for any weights)."""
+    """Both fields; the learned one with seeded random weights (the contract holds for any weights), with
+    the current and the previous (v1) feature set."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
         learned = LearnedPoseField(FieldConfig(hidden=(32, 32))).eval()
-    return [KinematicPriorField(), learned]
+        v1_config = FieldConfig(hidden=(32, 32), features=FEATURES_V1, symmetric=False)
+        learned_v1 = LearnedPoseField(v1_config).eval()
+    return [KinematicPriorField(), learned, learned_v1]
+
+
+def field_id(field: torch.nn.Module) -> str:
+    return field.kind if field.kind == "analytic" else f"learned-{field.config.features.rsplit('/', 1)[-1]}"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +53,7 @@ def messy_batch(real: torch.Tensor) -> torch.Tensor:
     return torch.cat([real[:40], garbage, holes, empty, stacked])
 
 
-@pytest.mark.parametrize("field", fields(), ids=lambda f: f.kind)
+@pytest.mark.parametrize("field", fields(), ids=field_id)
 def test_nonnegative_and_batch_independent(field, real_poses):
     batch = messy_batch(real_poses)
     with torch.no_grad():
@@ -58,7 +66,7 @@ def test_nonnegative_and_batch_independent(field, real_poses):
     assert together[-2] == 0  # an empty pose is not scorable: no evidence, distance 0
 
 
-@pytest.mark.parametrize("field", fields(), ids=lambda f: f.kind)
+@pytest.mark.parametrize("field", fields(), ids=field_id)
 def test_gradients_finite_and_masked(field, real_poses):
     batch = messy_batch(real_poses)
     xy = torch.nan_to_num(batch[..., :2]).requires_grad_(True)
@@ -86,7 +94,7 @@ def test_gradient_nonzero_for_invalid_poses():
     assert xy.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("field", fields(), ids=lambda f: f.kind)
+@pytest.mark.parametrize("field", fields(), ids=field_id)
 def test_invariant_to_translation_and_scale(field, real_poses):
     poses = real_poses[:20]
     moved = poses.clone()
@@ -100,3 +108,11 @@ def test_bad_shapes_raise():
         KinematicPriorField()(torch.zeros(2, 17, 3))
     with pytest.raises(TypeError):
         KinematicPriorField()([[0.0] * 3] * 18)
+
+
+def test_symmetric_learned_field_is_mirror_invariant(real_poses):
+    symmetric, one_sided = fields()[1], fields()[2]
+    assert symmetric.config.symmetric and not one_sided.config.symmetric
+    with torch.no_grad():
+        torch.testing.assert_close(symmetric(mirror_keypoints(real_poses)), symmetric(real_poses))
+        assert not torch.allclose(one_sided(mirror_keypoints(real_poses)), one_sided(real_poses))
