@@ -1,0 +1,401 @@
+"""OnePoseTrans tuner speed and memory: a PT_OnePoseTransTuner step vs a plain peft LoRA step, one run.
+
+Runs the real ComfyUI host in process (the test harness's host tree and tiny models; no downloads). The
+tuner runs as a graph node (CheckpointLoaderSimple + LoadImage -> PT_OnePoseTransTuner, the official
+recipe: rank 32, alpha 32, to_q/to_k/to_v/to_out.0 of every attn1/attn2, AdamW lr 1e-3 wd 1e-2, batch 2,
+precision "auto", no gradient checkpointing, no evaluation passes). The baseline is the step a user would
+write by hand: peft's ``LoraConfig`` (same rank, alpha, target modules) injected into the SAME
+checkpoint's UNet module as the host builds it (loaded with ``comfy.sd.load_checkpoint_guess_config``),
+AdamW with the same settings, the same batch, latent size, timestep distribution, text context (and SDXL
+``y``), autocast dtype and eps-MSE loss; it reads the loss each step as the tuner does. Rounds alternate
+tuner graph and baseline so both see the same machine load. Reported: median step time after
+``--warmup`` steps of each round (tuner: time between its per-step loss reports), the ratio (goal <= 1.1x
+on the tiny CPU config), the tuner node's wall time (VAE encoding, caption, model load, training), and on
+CUDA the peak allocated memory of each (goal for SDXL at 512 px, 60 steps on an H100: <= 15 s, <= 24 GB).
+
+The bench venv (peft is not in the CI venv; it must stay untouched)::
+
+    python3.11 -m venv /tmp/otbench/venv
+    /tmp/otbench/venv/bin/pip install torch==2.13.0      # on a GPU machine: the CUDA build of 2.13.0
+    /tmp/otbench/venv/bin/pip install -c tests/constraints.txt -r .test-cache/host-requirements.txt \
+        -r requirements.txt insightface onnx onnxruntime   # as tests/run.sh (the host pulls torchvision)
+    /tmp/otbench/venv/bin/pip install --no-deps peft accelerate
+    /tmp/otbench/venv/bin/pip check
+
+(no diffusers in it, next to the host's torchvision; on CPU torch that CUDA-built torchvision imports only
+after ``tests/comfy_host/torchvision_fix.declare_torchvision_ops()``, which the bench calls before peft and
+transformers load). Commands::
+
+    /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py              # tiny SD1.5, CPU, 64 px crops
+    /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py --crops 64 128 --steps 12 --rounds 3
+    /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py --device cuda   # full-size SDXL, recipe
+
+``--device cuda`` writes an SDXL-shaped checkpoint at the real sizes (UNet 2.6 B parameters, CLIP-L,
+CLIP-G, VAE; random weights, fp16, about 7 GB, with the tiny-model layout writer) and defaults to the
+recipe: 60 steps, batch 2, 512 px crops.
+
+Also reported: the bytes autograd keeps for the backward pass (distinct storages, the models' own weights
+left out), which shows per-forward weight copies the CPU cannot show as peak memory.
+
+Measured (tiny SD1.5, CPU, 1 thread, shared 2-core machine, 10 steps x 3 rounds, peft 0.21.2), tuner x
+peft step: 64 px 1.30x (0.228 s vs 0.176 s), 128 px 1.32x (0.401 s vs 0.303 s); kept for backward
+44.9 vs 7.5 MiB and 61.7 vs 23.7 MiB: the tuner's extra ~37 MiB is about one copy of the UNet's weights
+(32.7 MiB fp32), the identity weight wrappers' per-forward copies. The <= 1.1x goal is not met. The CUDA
+mode has not run yet (no GPU here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "comfy_host")]
+sys.path.append(str(REPO))
+
+from host_inprocess import start_in_process_host  # noqa: E402
+from host_install import host_tree  # noqa: E402
+from host_tree import prepare_host_tree  # noqa: E402
+from oneposetrans.oneposetrans_graphs import tuner_prompt, write_source  # noqa: E402
+from tiny_models.layouts import TransformerSpec, UNetSpec, VaeSpec  # noqa: E402
+from tiny_models.sd_checkpoints import write_sd15_checkpoint  # noqa: E402
+
+logger = logging.getLogger("bench.oneposetrans_tuner")
+
+RANK, ALPHA, LEARNING_RATE, WEIGHT_DECAY, BATCH = 32, 32.0, 1e-3, 1e-2, 2
+TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+SDXL_CLIP_L = TransformerSpec(hidden_size=768, num_layers=12, intermediate_size=3072)
+SDXL_CLIP_G = TransformerSpec(hidden_size=1280, num_layers=32, intermediate_size=5120)
+SDXL_UNET = UNetSpec(
+    model_channels=320,
+    channel_mult=(1, 2, 4),
+    num_res_blocks=2,
+    transformer_depth=(0, 0, 2, 2, 10, 10),
+    transformer_depth_output=(0, 0, 0, 2, 2, 2, 10, 10, 10),
+    transformer_depth_middle=10,
+    context_dim=2048,
+    use_linear_in_transformer=True,
+    adm_in_channels=2816,
+)
+"""SDXL base's UNet at its real sizes (the host detects it with its own SDXL config)."""
+SD_VAE = VaeSpec(ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2)
+
+
+def write_full_size_sdxl(path: Path, seed: int = 0) -> Path:
+    """An SDXL-base-shaped single-file checkpoint with random fp16 weights (same key layout as the tiny
+    SDXL checkpoint of ``tests/tiny_models``, real sizes)."""
+    from tiny_models.layouts import hf_clip_text_layout, kl_vae_layout, open_clip_text_layout, unet_layout
+    from tiny_models.tensors import fixture_metadata, write_safetensors
+
+    tensors: dict[str, torch.Tensor] = {}
+    for layout, prefix, name in (
+        (unet_layout(SDXL_UNET), "model.diffusion_model.", "sdxl.unet"),
+        (kl_vae_layout(SD_VAE), "first_stage_model.", "sdxl.vae"),
+        (hf_clip_text_layout(SDXL_CLIP_L), "conditioner.embedders.0.transformer.", "sdxl.clip_l"),
+        (open_clip_text_layout(SDXL_CLIP_G), "conditioner.embedders.1.model.", "sdxl.clip_g"),
+    ):
+        tensors.update({prefix + k: v for k, v in layout.materialise(seed, name, torch.float16).items()})
+    return write_safetensors(path, tensors, fixture_metadata(seed))
+
+
+class SavedForBackward:
+    """Bytes of the distinct tensor storages autograd keeps for the backward pass inside the block,
+    leaving out the model's own weights (``exclude``: parameter storages, which cost nothing extra): the
+    activations and any per-forward weight copies. The max over blocks is kept in ``peak``."""
+
+    def __init__(self, exclude: set[int]) -> None:
+        self.exclude, self.peak = exclude, 0
+        self.seen: set[int] = set()
+        self.total = 0
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(self.pack, lambda t: t)
+
+    def pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        pointer = storage.data_ptr()
+        if pointer not in self.exclude and pointer not in self.seen:
+            self.seen.add(pointer)
+            self.total += storage.nbytes()
+        return tensor
+
+    def __enter__(self) -> SavedForBackward:
+        self.seen, self.total = set(), 0
+        self.hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.hooks.__exit__(*exc)
+        self.peak = max(self.peak, self.total)
+
+
+def storages(module: torch.nn.Module) -> set[int]:
+    return {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
+
+
+@dataclass
+class TunerCapture:
+    """What one tuner run did: step end times, its loss function (context, ``y``, sampling, autocast)
+    and the latent batch shape."""
+
+    step_ends: list[float] = field(default_factory=list)
+    loss_fn: Any = None
+    batch_shape: tuple[int, ...] | None = None
+    wall: list[float] = field(default_factory=list)
+    saved: SavedForBackward | None = None
+
+    def step_times(self, warmup: int) -> list[float]:
+        ends = self.step_ends
+        return [b - a for a, b in zip(ends[warmup:], ends[warmup + 1 :], strict=False)]
+
+
+class Instrument:
+    """Patches the tuner module (``_show_loss``: called once at the end of every step; ``_LossFunction``:
+    recorded for the baseline) and the node module's ``tune`` (wall time); restored on exit."""
+
+    def __init__(self, tuner_module: Any, node_module: Any, capture: TunerCapture, cuda: bool) -> None:
+        self.tuner, self.node, self.capture, self.cuda = tuner_module, node_module, capture, cuda
+        self.saved = (tuner_module._show_loss, tuner_module._LossFunction, node_module.tune)
+
+    def __enter__(self) -> Instrument:
+        show_loss, loss_class, tune = self.saved
+        capture, cuda = self.capture, self.cuda
+
+        def step_end(*args: Any) -> None:
+            if cuda:
+                torch.cuda.synchronize()
+            capture.step_ends.append(time.perf_counter())
+            show_loss(*args)
+
+        class RecordingLoss(loss_class):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                capture.loss_fn = self
+
+            def __call__(self, x0: torch.Tensor, *args: Any) -> torch.Tensor:
+                capture.batch_shape = tuple(x0.shape)
+                if capture.saved is None:
+                    capture.saved = SavedForBackward(storages(self.base))
+                with capture.saved:
+                    return super().__call__(x0, *args)
+
+        def timed_tune(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return tune(*args, **kwargs)
+            finally:
+                capture.wall.append(time.perf_counter() - start)
+
+        self.tuner._show_loss, self.tuner._LossFunction, self.node.tune = step_end, RecordingLoss, timed_tune
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tuner._show_loss, self.tuner._LossFunction, self.node.tune = self.saved
+
+
+def peft_unet(checkpoint: Path, device: torch.device) -> torch.nn.Module:
+    """The checkpoint's UNet module as the host builds it, with peft LoRA on the tuner's targets; only
+    the LoRA factors (fp32) train."""
+    import comfy.sd
+    from peft import LoraConfig, inject_adapter_in_model
+
+    patcher = comfy.sd.load_checkpoint_guess_config(str(checkpoint), output_vae=False, output_clip=False)[0]
+    unet = patcher.model.diffusion_model.to(device)
+    unet.requires_grad_(False)
+    config = LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=list(TARGETS), lora_dropout=0.0)
+    unet = inject_adapter_in_model(config, unet)
+    for name, parameter in unet.named_parameters():
+        trainable = "lora_" in name
+        if trainable:
+            parameter.data = parameter.data.float()
+        parameter.requires_grad_(trainable)
+    return unet
+
+
+def check_same_targets(unet: torch.nn.Module, patcher: Any) -> None:
+    """Both sides adapt the same linears: peft's LoRA layers and the tuner's LoRA weight wrappers."""
+    from comfy.weight_adapter.lora import LoraDiff
+    from peft.tuners.lora import LoraLayer
+
+    peft_names = {n for n, m in unet.named_modules() if isinstance(m, LoraLayer)}
+    tuner_names = {
+        key.removeprefix("diffusion_model.").removesuffix(".weight")
+        for key, wrappers in patcher.weight_wrapper_patches.items()
+        if any(isinstance(w, LoraDiff) for w in wrappers)
+    }
+    if peft_names != tuner_names:
+        raise RuntimeError(f"adapted linears differ: peft only {sorted(peft_names - tuner_names)[:5]}, "
+                           f"tuner only {sorted(tuner_names - peft_names)[:5]}")
+    logger.info(f"both sides adapt the same {len(peft_names)} linears")
+
+
+def baseline_steps(unet: torch.nn.Module, capture: TunerCapture, steps: int, seed: int,
+                   saved: SavedForBackward) -> list[float]:
+    """``steps`` hand-written LoRA steps (forward inside ``saved``); returns each step's wall time.
+    ``x_t = sqrt(ā)x0 + sqrt(1-ā)ε``, ``loss = mse(unet(x_t, t, context, y), ε)``."""
+    loss_fn = capture.loss_fn
+    device = loss_fn.device
+    alphas_cumprod = 1.0 / (1.0 + loss_fn.sampling.sigmas.to(device).float() ** 2)
+    parameters = [p for p in unet.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=LEARNING_RATE, betas=(0.9, 0.999), eps=1e-8,
+                                  weight_decay=WEIGHT_DECAY)
+    scaler = torch.amp.GradScaler(device.type, enabled=loss_fn.autocast == torch.float16)
+    generator = torch.Generator().manual_seed(seed)
+    latents = torch.randn((steps, *capture.batch_shape), generator=generator)
+    dtype = next(unet.parameters()).dtype
+    times = []
+    for step in range(steps):
+        start = time.perf_counter()
+        x0 = latents[step].to(device)
+        batch = x0.shape[0]
+        timesteps = torch.randint(0, 1000, (batch,), generator=generator).to(device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        abar = alphas_cumprod[timesteps].view(-1, 1, 1, 1)
+        x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+        extra = {} if loss_fn.adm is None else {"y": loss_fn.adm.repeat(batch, 1).to(dtype)}
+        autocast = torch.autocast(device.type, dtype=loss_fn.autocast, enabled=loss_fn.autocast is not None)
+        with saved, autocast:
+            context = loss_fn.cond.repeat(batch, 1, 1).to(dtype)
+            prediction = unet(x_t.to(dtype), timesteps.float(), context=context, **extra)
+        loss = torch.nn.functional.mse_loss(prediction.float(), noise)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        float(loss.detach())
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def reset_peak(cuda: bool) -> None:
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gb(cuda: bool) -> str:
+    return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GB" if cuda else "n/a (CPU)"
+
+
+def module_ending(suffix: str) -> Any:
+    return next(m for n, m in sys.modules.items() if n.endswith(suffix))
+
+
+def configure_host(tree: Path, device: str) -> None:
+    """Host flags before ``comfy.model_management`` loads: SDPA attention (as GPU hosts and peft's
+    baseline on the same module use), ``--cpu`` for the CPU bench."""
+    from torchvision_fix import declare_torchvision_ops
+
+    declare_torchvision_ops()
+    sys.path.insert(0, str(tree))
+    import comfy.cli_args
+
+    comfy.cli_args.args.use_pytorch_cross_attention = True
+    comfy.cli_args.args.cpu = device == "cpu"
+
+
+def bench_crop(host: Any, checkpoint: Path, source: str, crop: int, args: argparse.Namespace) -> dict:
+    """Alternating rounds of tuner graph and baseline at one crop size; medians, wall times, peaks."""
+    import comfy.model_management
+
+    cuda = args.device == "cuda"
+    tuner_module = module_ending("nodes.oneposetrans_tuner")
+    node_module = module_ending("nodes.oneposetrans")
+    tuner_times, baseline_times, walls = [], [], []
+    tuner_peak = baseline_peak = "n/a (CPU)"
+    unet, tuner_saved, baseline_saved = None, 0, None
+    for round_index in range(args.rounds):
+        capture = TunerCapture()
+        prompt = tuner_prompt(checkpoint.name, source, steps=args.steps, batch_size=BATCH, crop_size=crop,
+                              rank=RANK, alpha=ALPHA, learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY,
+                              eval_samples=0, seed=round_index, lora_dtype="fp16")
+        comfy.model_management.soft_empty_cache()
+        reset_peak(cuda)
+        with Instrument(tuner_module, node_module, capture, cuda):
+            host.run(prompt, keep_cache=True).raise_on_error()
+        tuner_peak = peak_gb(cuda)
+        tuner_times += capture.step_times(args.warmup)
+        tuner_saved = max(tuner_saved, capture.saved.peak)
+        walls += capture.wall
+        if cuda:
+            comfy.model_management.unload_all_models()
+            comfy.model_management.soft_empty_cache()
+        device = capture.loss_fn.device
+        unet = peft_unet(checkpoint, device) if unet is None else unet.to(device)
+        reset_peak(cuda)
+        check_same_targets(unet, capture.loss_fn.patcher)
+        baseline_saved = baseline_saved or SavedForBackward(storages(unet))
+        baseline_times += baseline_steps(unet, capture, args.steps, round_index, baseline_saved)[
+            args.warmup + 1 :
+        ]
+        baseline_peak = peak_gb(cuda)
+        if cuda:
+            unet.to("cpu")
+            comfy.model_management.soft_empty_cache()
+    return {"crop": crop, "tuner": statistics.median(tuner_times),
+            "baseline": statistics.median(baseline_times),
+            "wall": min(walls), "tuner_peak": tuner_peak, "baseline_peak": baseline_peak,
+            "samples": (len(tuner_times), len(baseline_times)),
+            "saved": (tuner_saved / 2**20, baseline_saved.peak / 2**20)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cpu: tiny SD1.5; cuda: full-size random SDXL (the recipe)")
+    parser.add_argument("--crops", type=int, nargs="+", help="crop sides in px (cpu 64, cuda 512)")
+    parser.add_argument("--steps", type=int, help="steps per round (cpu 10, cuda 60)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating tuner/baseline rounds")
+    parser.add_argument("--warmup", type=int, default=2, help="steps of each round left out of the median")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = least noise)")
+    args = parser.parse_args()
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device (is the bench venv's torch a CUDA build?)")
+    args.crops = args.crops or ([512] if cuda else [64])
+    args.steps = args.steps or (60 if cuda else 10)
+    if args.steps <= args.warmup + 1:
+        parser.error(f"--steps must exceed --warmup + 1 ({args.warmup + 1})")
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logger.setLevel(logging.INFO)
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = prepare_host_tree(host_tree(), Path(scratch) / "ComfyUI",
+                                 [TESTS / "host_plugins" / "pt_test_models"])
+        folder = tree / "models" / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        if cuda:
+            checkpoint = write_full_size_sdxl(folder / "bench_sdxl_full_size.safetensors")
+            name = "full-size random SDXL"
+        else:
+            checkpoint = write_sd15_checkpoint(folder / "tiny_sd15.safetensors")
+            name = "tiny SD1.5"
+        configure_host(tree, args.device)
+        host = start_in_process_host(tree)
+        (tree / "input").mkdir(exist_ok=True)
+        source = write_source(tree / "input")
+        rows = [bench_crop(host, checkpoint, source, crop, args) for crop in args.crops]
+    logger.info(f"{name} on {args.device} ({args.threads} CPU thread(s)), rank {RANK}, batch {BATCH}, "
+                f"{args.steps} steps x {args.rounds} rounds, median after {args.warmup} warm-up steps")
+    logger.info("crop | tuner step s | peft step s | tuner x peft | tuner node wall s | peak tuner | "
+                "peak peft | saved for backward MiB (tuner, peft) | steps timed (tuner, peft)")
+    for row in rows:
+        logger.info(f"{row['crop']} | {row['tuner']:.4f} | {row['baseline']:.4f} | "
+                    f"{row['tuner'] / row['baseline']:.2f}x | {row['wall']:.2f} | {row['tuner_peak']} | "
+                    f"{row['baseline_peak']} | {row['saved'][0]:.1f}, {row['saved'][1]:.1f} | "
+                    f"{row['samples']}")
+
+
+if __name__ == "__main__":
+    main()
