@@ -28,6 +28,7 @@ transformers load). Commands::
 
     /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py              # tiny SD1.5, CPU, 64 px crops
     /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py --crops 64 128 --steps 12 --rounds 3
+    /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py --model tiny-sdxl   # the SDXL path (y input)
     /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py --device cuda   # full-size SDXL, recipe
 
 ``--device cuda`` writes an SDXL-shaped checkpoint at the real sizes (UNet 2.6 B parameters, CLIP-L,
@@ -40,8 +41,9 @@ left out), which shows per-forward weight copies the CPU cannot show as peak mem
 Measured (tiny SD1.5, CPU, 1 thread, shared 2-core machine, 10 steps x 3 rounds, peft 0.21.2), tuner x
 peft step: 64 px 1.30x (0.228 s vs 0.176 s), 128 px 1.32x (0.401 s vs 0.303 s); kept for backward
 44.9 vs 7.5 MiB and 61.7 vs 23.7 MiB: the tuner's extra ~37 MiB is about one copy of the UNet's weights
-(32.7 MiB fp32), the identity weight wrappers' per-forward copies. The <= 1.1x goal is not met. The CUDA
-mode has not run yet (no GPU here).
+(32.7 MiB fp32), the identity weight wrappers' per-forward copies. ``--model tiny-sdxl`` at 64 px: 1.34x,
+45.2 vs 6.1 MiB. The <= 1.1x goal is not met. The CUDA mode has not run yet (no GPU here); its UNet
+layout is detected by the host's ``model_detection`` as its own SDXL config (checked with meta tensors).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from host_install import host_tree  # noqa: E402
 from host_tree import prepare_host_tree  # noqa: E402
 from oneposetrans.oneposetrans_graphs import tuner_prompt, write_source  # noqa: E402
 from tiny_models.layouts import TransformerSpec, UNetSpec, VaeSpec  # noqa: E402
-from tiny_models.sd_checkpoints import write_sd15_checkpoint  # noqa: E402
+from tiny_models.sd_checkpoints import write_sd15_checkpoint, write_sdxl_checkpoint  # noqa: E402
 
 logger = logging.getLogger("bench.oneposetrans_tuner")
 
@@ -354,6 +356,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="cpu: tiny SD1.5; cuda: full-size random SDXL (the recipe)")
+    parser.add_argument("--model", choices=["tiny-sd15", "tiny-sdxl", "full-sdxl"],
+                        help="checkpoint (cpu: tiny-sd15, cuda: full-sdxl)")
     parser.add_argument("--crops", type=int, nargs="+", help="crop sides in px (cpu 64, cuda 512)")
     parser.add_argument("--steps", type=int, help="steps per round (cpu 10, cuda 60)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating tuner/baseline rounds")
@@ -363,6 +367,7 @@ def main() -> None:
     cuda = args.device == "cuda"
     if cuda and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device (is the bench venv's torch a CUDA build?)")
+    args.model = args.model or ("full-sdxl" if cuda else "tiny-sd15")
     args.crops = args.crops or ([512] if cuda else [64])
     args.steps = args.steps or (60 if cuda else 10)
     if args.steps <= args.warmup + 1:
@@ -375,12 +380,10 @@ def main() -> None:
                                  [TESTS / "host_plugins" / "pt_test_models"])
         folder = tree / "models" / "checkpoints"
         folder.mkdir(parents=True, exist_ok=True)
-        if cuda:
-            checkpoint = write_full_size_sdxl(folder / "bench_sdxl_full_size.safetensors")
-            name = "full-size random SDXL"
-        else:
-            checkpoint = write_sd15_checkpoint(folder / "tiny_sd15.safetensors")
-            name = "tiny SD1.5"
+        writers = {"tiny-sd15": write_sd15_checkpoint, "tiny-sdxl": write_sdxl_checkpoint,
+                   "full-sdxl": write_full_size_sdxl}
+        checkpoint = writers[args.model](folder / f"bench_{args.model}.safetensors")
+        name = args.model
         configure_host(tree, args.device)
         host = start_in_process_host(tree)
         (tree / "input").mkdir(exist_ok=True)
