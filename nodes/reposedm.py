@@ -244,7 +244,7 @@ class RepairPose(io.ComfyNode):
             for i, frame in enumerate(frames):
                 people = []
                 for j, person in enumerate(frame.people):
-                    body = torch.as_tensor(person.body, dtype=torch.float32)[None]
+                    body = torch.tensor(person.body, dtype=torch.float32)[None]
                     fixed = project(body, field, steps=steps, max_step=max_step)
                     with torch.no_grad():
                         before, after = float(field(body)[0]), float(field(fixed)[0])
