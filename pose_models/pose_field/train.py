@@ -50,7 +50,7 @@ EIKONAL_MIN_TARGET = 0.05
 class TrainConfig:
     """Training settings; the defaults are the reference run (``python -m pose_models.pose_field train``)."""
 
-    epochs: int = 100
+    epochs: int = 25
     max_steps: int | None = None
     batch_size: int = 256
     samples_per_pose: int = 4
