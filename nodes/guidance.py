@@ -24,6 +24,7 @@ from typing import Any
 
 import comfy.model_management
 import comfy.model_patcher
+import comfy.patcher_extension
 import comfy.samplers
 import torch
 from comfy_api.latest import io
@@ -153,6 +154,18 @@ class GuidanceSettings:
                              f"end_percent ({self.end_percent}) <= 1.")
         if self.decode_downscale not in (1, 2, 4):
             raise ValueError(f"decode_downscale must be 1, 2 or 4, got {self.decode_downscale}.")
+
+
+def check_before_sampling(model: comfy.model_patcher.ModelPatcher, key: str,
+                          check: Callable[[torch.Size], None]) -> None:
+    """Register on ``model`` (a clone the caller owns) a keyed OUTER_SAMPLE wrapper that calls
+    ``check(noise.shape)`` (``[B, C, h, w]`` latent) before the first sampling step; ``check`` raises on
+    inputs that do not fit the latent."""
+    def wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
+        check((args[0] if args else kwargs["noise"]).shape)
+        return executor(*args, **kwargs)
+
+    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, key, wrapper)
 
 
 def strength_input(default: float, note: str = "") -> io.Float.Input:

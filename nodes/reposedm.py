@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import comfy.model_management
-import comfy.patcher_extension
 import comfy.utils
 import folder_paths
 import torch
@@ -38,6 +37,7 @@ from ..pose_models.pose_field import (
 from ..pose_models.pose_guidance import EnergyWeights, PoseEnergy
 from .guidance import (
     GuidanceSettings,
+    check_before_sampling,
     enable_unet_gradients,
     gradient_decoder,
     guidance_post_cfg,
@@ -373,8 +373,7 @@ class PoseGuidance(io.ComfyNode):
             enable_unet_gradients(patched)
         patched.set_model_sampler_post_cfg_function(guidance_post_cfg(settings, decoder, energy, node))
         patched.set_additional_models(WRAPPER_KEY, [decoder, energy_patcher])
-        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY,
-                                     _input_check(frames, node))
+        check_before_sampling(patched, WRAPPER_KEY, _latent_check(frames, node))
         return io.NodeOutput(patched)
 
 
@@ -409,11 +408,10 @@ class _TargetCache:
         return rows
 
 
-def _input_check(frames: Sequence[PoseFrame], node: str) -> Any:
-    """OUTER_SAMPLE wrapper: refuse a pose batch or canvas that does not fit the latent, before any step."""
-    def wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
-        noise = args[0] if args else kwargs["noise"]
-        batch, height, width = noise.shape[0], noise.shape[-2], noise.shape[-1]
+def _latent_check(frames: Sequence[PoseFrame], node: str) -> Callable[[torch.Size], None]:
+    """Refuses a pose batch or canvas that does not fit the latent ``[B, C, h, w]``."""
+    def check(shape: torch.Size) -> None:
+        batch, height, width = shape[0], shape[-2], shape[-1]
         if len(frames) not in (1, batch):
             raise ValueError(f"{node}: target_pose has {len(frames)} frames but the latent batch is {batch}. "
                              "Give one pose for all latents or exactly one per latent.")
@@ -427,9 +425,8 @@ def _input_check(frames: Sequence[PoseFrame], node: str) -> Any:
                     f"{latent_aspect:.3f}). Move the pose onto the image size with Normalize Pose Keypoints "
                     "(canvas_width/height) or use an Empty Latent Image of the pose's aspect."
                 )
-        return executor(*args, **kwargs)
 
-    return wrapper
+    return check
 
 
 REPOSEDM_NODES: tuple[type[io.ComfyNode], ...] = (

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import comfy.model_management
 import comfy.model_patcher
-import comfy.patcher_extension
 import torch
 from comfy.ldm.modules.attention import optimized_attention_for_device
 from comfy_api.latest import io
@@ -29,6 +29,7 @@ from ..pose_models.truepose import TruePoseError, parse_group_weights
 from ..pose_models.truepose.alignment import RegionClipEnergy, region_crops
 from .guidance import (
     GuidanceSettings,
+    check_before_sampling,
     enable_unet_gradients,
     gradient_decoder,
     guidance_post_cfg,
@@ -158,8 +159,8 @@ class TruePoseCAA(io.ComfyNode):
             enable_unet_gradients(patched)
         patched.set_model_sampler_post_cfg_function(guidance_post_cfg(settings, decoder, energy, NODE))
         patched.set_additional_models(WRAPPER_KEY, [decoder, clip])
-        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY,
-                                     _batch_check(len(target_regions.labels), len(source_image)))
+        batches = _batch_check(len(target_regions.labels), len(source_image))
+        check_before_sampling(patched, WRAPPER_KEY, batches)
         return io.NodeOutput(patched)
 
 
@@ -189,18 +190,15 @@ def _source_embeddings(clip: comfy.model_patcher.ModelPatcher, clip_vision: Any,
     return out
 
 
-def _batch_check(targets: int, sources: int) -> Any:
-    """OUTER_SAMPLE wrapper: target region maps and sources must fit the latent batch before any step."""
-    def wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
-        noise = args[0] if args else kwargs["noise"]
-        batch = noise.shape[0]
+def _batch_check(targets: int, sources: int) -> Callable[[torch.Size], None]:
+    """Target region maps and sources must fit the latent batch of ``shape [B, C, h, w]``."""
+    def check(shape: torch.Size) -> None:
         for count, what in ((targets, "target_regions maps"), (sources, "source images")):
-            if count not in (1, batch):
-                raise TruePoseError(f"{NODE}: {count} {what} for a latent batch of {batch}; give one, or one "
-                                    "per latent.")
-        return executor(*args, **kwargs)
+            if count not in (1, shape[0]):
+                raise TruePoseError(f"{NODE}: {count} {what} for a latent batch of {shape[0]}; give one, or "
+                                    "one per latent.")
 
-    return wrapper
+    return check
 
 
 CAA_NODES: tuple[type[io.ComfyNode], ...] = (TruePoseCAA,)
