@@ -1,9 +1,11 @@
 """OnePoseTrans injections (methods.md 1.6): the style part (IP-Adapter with per-block scales) and the face
-part of VCM (InstantID face Resampler value written at the caption's "face" token). Both return a patched
-MODEL clone; the attention patches are in :mod:`.oneposetrans_inject_attention`."""
+part of VCM (face value of InstantID's Resampler on SDXL or IP-Adapter FaceID's projection on SD1.5/SDXL,
+methods.md 1.9, written at the caption's "face" token). Both return a patched MODEL clone; the attention
+patches are in :mod:`.oneposetrans_inject_attention`."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from comfy_api.latest import io, ui
 
 from ..pose_models.oneposetrans import OnePoseTransError, parse_block_weights
 from ..pose_models.oneposetrans.face import first_face_embeddings, load_face_analysis
-from ..pose_models.oneposetrans.instantid import FACE_GAIN, FaceResampler, face_value
+from ..pose_models.oneposetrans.faceid import face_file
+from ..pose_models.oneposetrans.instantid import FACE_GAIN, face_value
 from ..pose_models.oneposetrans.ip_adapter import (
     STYLE_PRESETS,
     CrossAttentionLayer,
@@ -33,20 +36,44 @@ from .oneposetrans_inject_attention import (
 )
 from .oneposetrans_tuner import architecture
 
+LOG = logging.getLogger(__name__)
 CATEGORY = "pose transfer/OnePoseTrans"
 IPADAPTER_FOLDER = "ipadapter"
 INSTANTID_FOLDER = "instantid"
 CUSTOM = "custom"
+AUTO_PACK = "auto"
+FACE_PACKS = ("antelopev2", "buffalo_l")
+"""The insightface packs of the two face files (InstantID: antelopev2, FaceID: buffalo_l), always offered."""
 NO_FACE_MODES = ("error", "continue without face")
 ensure_model_folder(IPADAPTER_FOLDER)
 ensure_model_folder(INSTANTID_FOLDER)
 
 
 def insightface_packs() -> list[str]:
-    """Folders of ``models/insightface/models/`` (antelopev2 first when present)."""
+    """``auto``, then antelopev2 and buffalo_l, then the other folders of ``models/insightface/models/``."""
     root = Path(folder_paths.models_dir) / "insightface" / "models"
     names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    return sorted(set(names) | {"antelopev2"}, key=lambda n: (n != "antelopev2", n))
+    return [AUTO_PACK, *FACE_PACKS, *(n for n in names if n not in FACE_PACKS)]
+
+
+def face_model_files() -> list[str]:
+    """The face files the Face node offers, each as ``<folder>/<file>``: every file of ``models/instantid/``
+    and the files of ``models/ipadapter/`` whose name contains "faceid" (IP-Adapter FaceID)."""
+    instantid = [f"{INSTANTID_FOLDER}/{name}" for name in model_files(INSTANTID_FOLDER)]
+    faceid = [
+        f"{IPADAPTER_FOLDER}/{name}" for name in model_files(IPADAPTER_FOLDER) if "faceid" in name.lower()
+    ]
+    return instantid + faceid
+
+
+def _face_model_path(face_model: str) -> str:
+    folder, _, name = face_model.partition("/")
+    if folder not in (INSTANTID_FOLDER, IPADAPTER_FOLDER) or not name:
+        raise OnePoseTransError(
+            f"face_model {face_model!r} names no model folder; pick an entry of the list "
+            "(instantid/... or ipadapter/...)."
+        )
+    return _adapter_path(folder, name)
 
 
 def _adapter_path(folder: str, name: str) -> str:
@@ -174,22 +201,31 @@ class OnePoseTransFace(io.ComfyNode):
             category=CATEGORY,
             description=(
                 "Face part of the OnePoseTrans Visual Consistency Module: insightface ArcFace embedding of "
-                "the source -> InstantID face Resampler -> in every cross-attention layer the text value at "
-                "the caption's 'face' token becomes gain * softmax-weighted sum of the face values (SDXL)."
+                "the source -> face tokens (InstantID Resampler on SDXL, IP-Adapter FaceID projection on "
+                "SD1.5 or SDXL) -> in every cross-attention layer the text value at the caption's 'face' "
+                "token becomes gain * softmax-weighted sum of the face values."
             ),
             inputs=[
-                io.Model.Input("model", tooltip="SDXL MODEL (InstantID exists for SDXL only)."),
+                io.Model.Input(
+                    "model",
+                    tooltip="SD1.5 or SDXL MODEL (after LoRA Block Weights / Style); the face file must be "
+                    "made for its family.",
+                ),
                 io.Combo.Input(
-                    "instantid",
-                    options=model_files(INSTANTID_FOLDER),
-                    tooltip="InstantID's ip-adapter.bin from models/instantid/.",
+                    "face_model",
+                    options=face_model_files(),
+                    tooltip="Face file: instantid/ip-adapter.bin (InstantID, SDXL, official) from "
+                    "models/instantid/, or ipadapter/ip-adapter-faceid_sd15.bin (IP-Adapter FaceID, SD1.5; "
+                    "ip-adapter-faceid_sdxl.bin for SDXL) from models/ipadapter/ (names with 'faceid'). "
+                    "FaceID Plus/PlusV2/Portrait are not supported.",
                 ),
                 io.Combo.Input(
                     "insightface",
                     options=insightface_packs(),
-                    default="antelopev2",
-                    tooltip="Face analysis pack in models/insightface/models/ (antelopev2; "
-                    "needs `pip install insightface onnxruntime`).",
+                    default=AUTO_PACK,
+                    tooltip="Face analysis pack in models/insightface/models/: auto = antelopev2 for "
+                    "InstantID, buffalo_l for FaceID (the packs they were trained with). Needs "
+                    "`pip install insightface onnxruntime`.",
                 ),
                 io.Image.Input(
                     "image", tooltip="The source photo (first image of a batch); its first face is used."
@@ -208,7 +244,8 @@ class OnePoseTransFace(io.ComfyNode):
                     min=0.0,
                     max=64.0,
                     step=0.1,
-                    tooltip="Multiplies the face value (official 4).",
+                    tooltip="Multiplies the face value (official 4 with InstantID; FaceID on SD1.5: 4 "
+                    "untuned).",
                 ),
                 io.Int.Input(
                     "det_size",
@@ -243,7 +280,7 @@ class OnePoseTransFace(io.ComfyNode):
     def execute(
         cls,
         model: Any,
-        instantid: str,
+        face_model: str,
         insightface: str,
         image: torch.Tensor,
         face_index: int,
@@ -261,14 +298,23 @@ class OnePoseTransFace(io.ComfyNode):
                 )
             face_index = face_token_index(clip, caption)
         layers = model_cross_attention_layers(model)
-        state = load_adapter_file(_adapter_path(INSTANTID_FOLDER, instantid))
-        resampler = FaceResampler.from_state(state["image_proj"], instantid)
-        _check_context(layers, resampler.context_dim, instantid)
-        weights = layer_projections(state["ip_adapter"], layers, instantid, projections=("to_v_ip",))
-        pack = Path(folder_paths.models_dir) / "insightface" / "models" / insightface
+        file_name = face_model.rpartition("/")[2]
+        state = load_adapter_file(_face_model_path(face_model))
+        face = face_file(state, file_name)
+        _check_context(layers, face.projection.context_dim, file_name)
+        weights = layer_projections(state["ip_adapter"], layers, file_name, projections=("to_v_ip",))
+        pack = face.face_pack if insightface == AUTO_PACK else insightface
+        if pack != face.face_pack:
+            LOG.warning(
+                "OnePoseTrans Face: %s was trained with insightface %s, the %s pack is used",
+                file_name,
+                face.face_pack,
+                pack,
+            )
+        pack_dir = Path(folder_paths.models_dir) / "insightface" / "models" / pack
         use_gpu = comfy.model_management.get_torch_device().type == "cuda"
-        app = load_face_analysis(pack, det_size, use_gpu)
-        embedding = first_face_embeddings(app, image[:1])[0]
+        app = load_face_analysis(pack_dir, det_size, use_gpu, face.face_pack)
+        embedding = first_face_embeddings(app, image[:1], normed=face.normed_embedding)[0]
         if embedding is None:
             if no_face == "error":
                 raise OnePoseTransError(
@@ -276,21 +322,25 @@ class OnePoseTransFace(io.ComfyNode):
                     "(try det_size 640 or larger), or set no_face to 'continue without face'."
                 )
             return io.NodeOutput(model.clone(), False, ui=ui.PreviewText("no face found: face part off"))
-        if embedding.shape[0] != resampler.embed_dim:
+        projection = face.projection
+        if embedding.shape[0] != projection.embed_dim:
             raise OnePoseTransError(
-                f"The {insightface} embedding is {embedding.shape[0]}-d, {instantid!r} expects "
-                f"{resampler.embed_dim}; use antelopev2."
+                f"The {pack} embedding is {embedding.shape[0]}-d, {file_name!r} expects "
+                f"{projection.embed_dim}; use {face.face_pack}."
             )
-        face = resampler(torch.from_numpy(embedding)[None])[0]
-        zero_face = resampler(torch.zeros(1, resampler.embed_dim))[0]
+        tokens = projection(torch.from_numpy(embedding)[None])[0]
+        zero_tokens = projection(torch.zeros(1, projection.embed_dim))[0]
         patches = {}
         for layer in layers:
             w = weights[layer.adapter_key]["to_v_ip"]
-            cond, uncond = face_value(face, w, gain), face_value(zero_face, w, gain)
+            cond, uncond = face_value(tokens, w, gain), face_value(zero_tokens, w, gain)
             patches[layer.patch_key] = lambda inner, c=cond, u=uncond: FaceValueAttention(
                 inner, face_index, c, u
             )
-        text = f"face found; value at token {face_index} replaced in {len(patches)} cross-attention layers"
+        text = (
+            f"{face.kind} face ({pack}) found; value at token {face_index} replaced in {len(patches)} "
+            "cross-attention layers"
+        )
         return io.NodeOutput(with_attn2_patches(model, patches), True, ui=ui.PreviewText(text))
 
 

@@ -13,6 +13,7 @@ Modules (each documents its data contract):
 * :mod:`.caption` -- the "A man/woman with face, ..." caption template.
 * :mod:`.ip_adapter` -- IP-Adapter files, cross-attention layer numbering, image projection, style presets.
 * :mod:`.instantid` -- InstantID's face Resampler and the face value written at the "face" token.
+* :mod:`.faceid` -- IP-Adapter FaceID's face projection (SD1.5 face part) and which face file a file is.
 * :mod:`.face` -- the source's ArcFace embedding with insightface (optional dependency).
 """
 
@@ -27,6 +28,7 @@ from .blocks import (
 )
 from .caption import build_caption
 from .errors import OnePoseTransError
+from .faceid import FaceFile, FaceIDProjection, face_file
 from .instantid import FaceResampler, face_value
 from .ip_adapter import (
     CrossAttentionLayer,
@@ -51,6 +53,8 @@ __all__ = [
     "STYLE_BLOCK",
     "BlockWeights",
     "CrossAttentionLayer",
+    "FaceFile",
+    "FaceIDProjection",
     "FaceResampler",
     "ImageProjection",
     "LoraFactors",
@@ -62,6 +66,7 @@ __all__ = [
     "block_of_weight_key",
     "build_caption",
     "cross_attention_layers",
+    "face_file",
     "face_value",
     "layer_projections",
     "load_adapter_file",

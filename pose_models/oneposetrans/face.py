@@ -1,5 +1,7 @@
-"""Face embedding of the source with insightface (antelopev2), as OnePoseTrans does (methods.md 1.3):
-detector at ``det_size``, the **first** detected face, its raw 512-d ArcFace ``embedding`` (not normed).
+"""Face embedding of the source with insightface, as OnePoseTrans does (methods.md 1.3): detector at
+``det_size``, the **first** detected face, its 512-d ArcFace embedding: the raw ``embedding`` for InstantID
+(pack ``antelopev2``), the L2-normalised ``normed_embedding`` for IP-Adapter FaceID (pack ``buffalo_l``;
+methods.md 1.9).
 
 insightface and onnxruntime are optional dependencies (``pip install insightface onnxruntime``); they are
 imported only when a face is analysed.
@@ -26,15 +28,25 @@ def face_pack_problem(pack_dir: Path) -> str | None:
     return None
 
 
-def load_face_analysis(pack_dir: Path, det_size: int, use_gpu: bool) -> object:
+PACK_FILES = {
+    "antelopev2": "scrfd_10g_bnkps.onnx, glintr100.onnx, ...",
+    "buffalo_l": "det_10g.onnx, w600k_r50.onnx, ...",
+}
+"""Detector and recognition files of the two packs, for error messages."""
+
+
+def _pack_fix(pack: str) -> str:
+    files = PACK_FILES.get(pack, "its .onnx files")
+    return f"Put {pack} ({files}) into models/insightface/models/{pack}/ and select it"
+
+
+def load_face_analysis(pack_dir: Path, det_size: int, use_gpu: bool, pack: str = "antelopev2") -> object:
     """An ``insightface.app.FaceAnalysis`` (detection + recognition only) on the pack folder ``pack_dir``
-    (``models/insightface/models/antelopev2``); never downloads."""
+    (``models/insightface/models/antelopev2``); never downloads. ``pack``: the pack the face file was
+    trained with, named in errors (``antelopev2`` for InstantID, ``buffalo_l`` for FaceID)."""
     problem = face_pack_problem(pack_dir)
     if problem is not None:
-        raise OnePoseTransError(
-            f"insightface pack not usable: {problem}. Put antelopev2 (scrfd_10g_bnkps.onnx, glintr100.onnx, "
-            "...) into models/insightface/models/antelopev2/."
-        )
+        raise OnePoseTransError(f"insightface pack not usable: {problem}. {_pack_fix(pack)}.")
     try:
         from insightface.app import FaceAnalysis
     except ImportError as error:
@@ -51,19 +63,28 @@ def load_face_analysis(pack_dir: Path, det_size: int, use_gpu: bool) -> object:
     except Exception as error:  # noqa: BLE001 - onnxruntime/insightface raise many types for a bad pack
         raise OnePoseTransError(
             f"insightface could not load {pack_dir} ({type(error).__name__}: {str(error)[:160]}); the pack "
-            "is damaged or incomplete. Download antelopev2 again into models/insightface/models/antelopev2/."
+            f"is damaged or incomplete. {_pack_fix(pack)} (download it again)."
         ) from error
     if getattr(app, "det_model", None) is None or "recognition" not in getattr(app, "models", {}):
-        raise OnePoseTransError(f"{pack_dir} lacks a detection or a recognition model; antelopev2 has both.")
+        raise OnePoseTransError(
+            f"{pack_dir} lacks a detection or a recognition model; {pack} has both. {_pack_fix(pack)}."
+        )
     return app
 
 
-def first_face_embeddings(app: object, images: torch.Tensor) -> list[np.ndarray | None]:
-    """Per image of ``images`` (``(B, H, W, 3)`` RGB in [0, 1], the host's IMAGE) the raw ArcFace
-    embedding ``(512,)`` float32 of the first detected face, or None where no face was found."""
+def first_face_embeddings(
+    app: object, images: torch.Tensor, normed: bool = False
+) -> list[np.ndarray | None]:
+    """Per image of ``images`` (``(B, H, W, 3)`` RGB in [0, 1], the host's IMAGE) the ArcFace embedding
+    ``(512,)`` float32 of the first detected face (raw ``embedding``, or ``normed_embedding`` = embedding /
+    its L2 norm when ``normed``), or None where no face was found."""
     out: list[np.ndarray | None] = []
     for image in images:
         bgr = (image.clamp(0, 1).cpu().numpy()[:, :, ::-1] * 255.0).round().astype(np.uint8)
         faces = app.get(np.ascontiguousarray(bgr))
-        out.append(np.asarray(faces[0].embedding, dtype=np.float32) if faces else None)
+        if not faces:
+            out.append(None)
+            continue
+        vector = faces[0].normed_embedding if normed else faces[0].embedding
+        out.append(np.asarray(vector, dtype=np.float32))
     return out

@@ -14,7 +14,8 @@ flat keys or a ``.bin`` torch archive ``{"image_proj": {...}, "ip_adapter": {...
 ``layer`` counts the UNet's cross-attention layers (``attn2``) in the order diffusers registers them:
 every input block, then every output block, then the middle block, each by transformer depth (the odd
 ``N`` are the attn2 processors of diffusers' ``attn1, attn2, attn1, ...`` processor list). InstantID's
-``ip-adapter.bin`` numbers its layers the same way.
+``ip-adapter.bin`` and IP-Adapter FaceID number their layers the same way (FaceID also has LoRA keys on every
+``N``, even ones included; :mod:`.faceid`).
 """
 
 from __future__ import annotations
@@ -115,9 +116,10 @@ def layer_projections(
     projections: tuple[str, ...] = ("to_k_ip", "to_v_ip"),
 ) -> dict[str, dict[str, torch.Tensor]]:
     """``{adapter_key: {"to_k_ip": W, "to_v_ip": W}}`` (``W``: ``(inner_dim, context_dim)``) checked against
-    the model's layers: the file must have exactly one entry per cross-attention layer with the layer's
-    shapes, else the error says which model family the file is for."""
-    keys = sorted({k.split(".")[0] for k in adapter}, key=lambda k: int(k) if k.isdigit() else -1)
+    the model's layers: the file must have exactly one ``to_k_ip``/``to_v_ip`` entry per cross-attention
+    layer with the layer's shapes, else the error says which model family the file is for. Other keys
+    (IP-Adapter FaceID's LoRA ``{N}.to_q_lora.down.weight`` ... on every processor) are ignored."""
+    keys = {key.split(".")[0] for key in adapter if key.split(".")[1:2] in (["to_k_ip"], ["to_v_ip"])}
     expected = [layer.adapter_key for layer in layers]
     family = {16: "SD1.5", 70: "SDXL"}
     if len(keys) != len(expected):
@@ -125,7 +127,8 @@ def layer_projections(
             f"{file_name!r} has weights for {len(keys)} cross-attention layers "
             f"({family.get(len(keys), 'another model')}), the MODEL has {len(expected)} "
             f"({family.get(len(expected), 'this model')}). Pick the file made for this checkpoint's family "
-            "(SDXL: ip-adapter_sdxl_vit-h / InstantID; SD1.5: ip-adapter_sd15 / ip-adapter_sd15_vit-h)."
+            "(SDXL: ip-adapter_sdxl_vit-h / InstantID / ip-adapter-faceid_sdxl; SD1.5: ip-adapter_sd15 / "
+            "ip-adapter_sd15_vit-h / ip-adapter-faceid_sd15)."
         )
     out: dict[str, dict[str, torch.Tensor]] = {}
     for layer in layers:
@@ -135,7 +138,7 @@ def layer_projections(
             if weight is None:
                 raise OnePoseTransError(
                     f"{file_name!r} lacks ip_adapter.{layer.adapter_key}.{projection}.weight; the file is "
-                    "incomplete or not an IP-Adapter/InstantID file."
+                    "incomplete or not an IP-Adapter/InstantID/FaceID file."
                 )
             if tuple(weight.shape) != (layer.inner_dim, layer.context_dim):
                 raise OnePoseTransError(
@@ -165,11 +168,14 @@ class ImageProjection:
         needed = ("proj.weight", "proj.bias", "norm.weight", "norm.bias")
         missing = [k for k in needed if k not in state]
         if missing:
-            hint = (
-                " (an IP-Adapter Plus/FaceID file: use the plain ip-adapter_sdxl_vit-h / ip-adapter_sd15)"
-                if any(k.startswith(("latents", "proj_in", "layers")) for k in state)
-                else ""
-            )
+            hint = ""
+            if any(k.startswith(("latents", "proj_in", "layers")) for k in state):
+                hint = (
+                    " (an IP-Adapter Plus/InstantID file: use the plain ip-adapter_sdxl_vit-h / "
+                    "ip-adapter_sd15)"
+                )
+            elif "proj.0.weight" in state:
+                hint = " (an IP-Adapter FaceID file: it belongs in the OnePoseTrans Face node)"
             raise OnePoseTransError(f"{file_name!r} lacks image_proj.{', image_proj.'.join(missing)}{hint}.")
         return cls(*(state[k].float() for k in needed))
 

@@ -1,9 +1,11 @@
-"""Tiny random IP-Adapter and InstantID files in the released key layouts, sized for a tiny checkpoint,
-a recording "foreign" attn2-replace node, and the graphs of the injection tests.
+"""Tiny random IP-Adapter, InstantID and IP-Adapter FaceID files in the released key layouts, sized for a
+tiny checkpoint, a recording "foreign" attn2-replace node, and the graphs of the injection tests.
 
 IP-Adapter: ``image_proj.proj.{weight,bias}``, ``image_proj.norm.{weight,bias}``,
 ``ip_adapter.{2n+1}.to_k_ip.weight`` / ``to_v_ip.weight`` for the n-th cross-attention layer (input, output,
-middle order). InstantID: the perceiver Resampler ``image_proj.*`` plus the same ``ip_adapter.*``.
+middle order). InstantID: the perceiver Resampler ``image_proj.*`` plus the same ``ip_adapter.*``. FaceID:
+the MLP ``image_proj.proj.{0,2}.*`` + ``norm.*``, the same ``ip_adapter.*`` plus FaceID's LoRA
+``ip_adapter.{N}.to_{q,k,v,out}_lora.{down,up}.weight`` on every processor ``N`` (attn1 even, attn2 odd).
 """
 
 from __future__ import annotations
@@ -105,6 +107,54 @@ def instantid_state(
     return {**state, **_layer_weights(shapes, gen)}
 
 
+def faceid_state(
+    shapes: dict[str, tuple[int, ...]],
+    embed_dim: int = 512,
+    tokens: int = 4,
+    lora_rank: int = 4,
+    plus: bool = False,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """An IP-Adapter FaceID ``ip-adapter-faceid_*.bin`` layout (MLP hidden width ``2 * embed_dim``, as the
+    release) for the layers of ``shapes``; ``lora_rank=0`` leaves out the LoRA keys (the Portrait layout);
+    ``plus`` adds FaceID Plus's ``perceiver_resampler.*`` (a few of its real keys)."""
+    gen = torch.Generator().manual_seed(seed)
+    context = next(iter(shapes.values()))[1]
+    hidden = 2 * embed_dim
+
+    def rnd(*size: int) -> torch.Tensor:
+        return torch.randn(*size, generator=gen) / size[-1] ** 0.5
+
+    state = {
+        "image_proj.proj.0.weight": rnd(hidden, embed_dim),
+        "image_proj.proj.0.bias": rnd(hidden),
+        "image_proj.proj.2.weight": rnd(tokens * context, hidden),
+        "image_proj.proj.2.bias": rnd(tokens * context),
+        "image_proj.norm.weight": 1 + rnd(context),
+        "image_proj.norm.bias": rnd(context),
+    }
+    if plus:
+        state.update(
+            {
+                "image_proj.perceiver_resampler.proj_in.weight": rnd(context, 48),
+                "image_proj.perceiver_resampler.proj_in.bias": rnd(context),
+                "image_proj.perceiver_resampler.proj_out.weight": rnd(context, context),
+                "image_proj.perceiver_resampler.norm_out.weight": 1 + rnd(context),
+            }
+        )
+    layers = _layer_weights(shapes, gen)
+    if lora_rank:
+        for layer in cross_attention_layers(shapes):
+            n = int(layer.adapter_key)
+            for processor, kv_in in ((n - 1, layer.inner_dim), (n, layer.context_dim)):
+                for name, width_in in (("to_q", layer.inner_dim), ("to_k", kv_in), ("to_v", kv_in)):
+                    layers[f"ip_adapter.{processor}.{name}_lora.down.weight"] = rnd(lora_rank, width_in)
+                    layers[f"ip_adapter.{processor}.{name}_lora.up.weight"] = rnd(layer.inner_dim, lora_rank)
+                layers[f"ip_adapter.{processor}.to_out_lora.down.weight"] = rnd(lora_rank, layer.inner_dim)
+                layers[f"ip_adapter.{processor}.to_out_lora.up.weight"] = rnd(layer.inner_dim, lora_rank)
+    return {**state, **layers}
+
+
 def save_release_bin(state: dict[str, torch.Tensor], path: Path) -> Path:
     """Save as the releases' ``.bin``: ``{"image_proj": {...}, "ip_adapter": {...}}`` (torch.save)."""
     nested: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
@@ -120,6 +170,21 @@ def save_flat(state: dict[str, torch.Tensor], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return path
+
+
+BUFFALO_L_SEED = 1
+"""Seed of the tiny buffalo_l pack's recognition model: not antelopev2's, so the two packs give different
+embeddings of the same face (a test sees which pack was used)."""
+
+
+def write_tiny_buffalo_l(models_dir: Path) -> Path:
+    """The tiny insightface pack ``models/insightface/models/buffalo_l`` (its file names; written once)."""
+    from tiny_models.insightface_models import write_tiny_insightface
+
+    pack = Path(models_dir) / "insightface" / "models" / "buffalo_l"
+    if not any(pack.glob("*.onnx")):
+        write_tiny_insightface(Path(models_dir), "buffalo_l", BUFFALO_L_SEED)
+    return pack
 
 
 def write_blob_source(folder: Path, name: str, with_face: bool) -> str:

@@ -1,6 +1,6 @@
 """OnePoseTrans Style (IP-Adapter) and Face (VCM) nodes through the real host, on the tiny SD1.5/SDXL
-checkpoints with tiny random IP-Adapter / InstantID files in the released key layouts and the tiny
-antelopev2 pack."""
+checkpoints with tiny random IP-Adapter / InstantID / IP-Adapter FaceID files in the released key layouts
+and the tiny antelopev2 and buffalo_l packs."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from oneposetrans.inject_files import (
     Attn2Recorder,
     ForeignAttn2Node,
     checkpoint_attn2_shapes,
+    faceid_state,
     instantid_state,
     ip_adapter_state,
     sampler_graph,
     save_flat,
     save_release_bin,
     write_blob_source,
+    write_tiny_buffalo_l,
 )
 from pose_models.oneposetrans.instantid import FaceResampler, face_value
 from pose_models.oneposetrans.ip_adapter import cross_attention_layers, load_adapter_file
@@ -43,6 +45,11 @@ def host(comfy_host, tiny_models):
     save_release_bin(instantid_state(sdxl), models / "instantid" / "pt_test" / "ip-adapter.bin")
     save_release_bin(ip_adapter_state(sdxl), models / "instantid" / "pt_test" / "plain_ipadapter.bin")
     (models / "instantid" / "pt_test" / "broken.bin").write_bytes(b"PK\x03\x04 truncated archive")
+    save_release_bin(faceid_state(sd15), models / "ipadapter" / "pt_test" / "ip-adapter-faceid_sd15.bin")
+    save_release_bin(faceid_state(sdxl), models / "ipadapter" / "pt_test" / "ip-adapter-faceid_sdxl.bin")
+    plus = faceid_state(sd15, plus=True)
+    save_release_bin(plus, models / "ipadapter" / "pt_test" / "ip-adapter-faceid-plusv2_sd15.bin")
+    write_tiny_buffalo_l(models)
     write_blob_source(Path(comfy_host.input_dir), "pt_inject_face.png", with_face=True)
     write_blob_source(Path(comfy_host.input_dir), "pt_inject_blank.png", with_face=False)
     comfy_host.node_classes[FOREIGN] = ForeignAttn2Node
@@ -76,7 +83,7 @@ def _style_nodes(ckpt_model: list[Any], ipadapter: str, **inputs: Any) -> dict[s
 def _face_node(
     model: list[Any],
     image: str = "pt_inject_face.png",
-    instantid: str = "pt_test/ip-adapter.bin",
+    face_model: str = "instantid/pt_test/ip-adapter.bin",
     **inputs: Any,
 ) -> dict[str, Any]:
     return {
@@ -89,8 +96,8 @@ def _face_node(
             "class_type": "PT_OnePoseTransFace",
             "inputs": {
                 "model": model,
-                "instantid": instantid,
-                "insightface": "antelopev2",
+                "face_model": face_model,
+                "insightface": "auto",
                 "image": ["faceimg", 0],
                 "face_index": ["caption", 2],
                 "gain": 4.0,
@@ -222,8 +229,46 @@ def test_face_replaces_only_the_face_token_value_sdxl(host, tiny_models):
     face_result, face_calls = _run_recorded(host, prompt, capture=("sample", "caption", "face", "ckpt"))
     index = face_result.value("caption", 2)
     assert index == 4 and face_result.value("face", 1) is True
-    expected = _expected_face_values(host, tiny_models)
-    assert len(face_calls) == len(plain_calls) == len(expected)  # every SDXL attn2 once (1 step)
+    _assert_only_face_token_changed(plain_calls, face_calls, index, _expected_face_values(host, tiny_models))
+    assert (_latent(face_result) - _latent(plain_result)).abs().max() > 1e-4
+    assert "patches_replace" not in face_result.value("ckpt", 0).model_options["transformer_options"]
+
+
+def _expected_faceid_values(host, tiny_models) -> dict:
+    """Per patch key: (cond, uncond) FaceID face value from an independent buffalo_l run (normed
+    embedding), the published MLP projection module and the softmax-weighted sum written out."""
+    from insightface.app import FaceAnalysis
+    from PIL import Image
+
+    from oneposetrans.test_oneposetrans_faceid_maths import ReferenceMLPProjection
+
+    pack = Path(host.models_dir) / "insightface" / "models" / "buffalo_l"
+    app = FaceAnalysis(name=str(pack), providers=["CPUExecutionProvider"])
+    app.prepare(ctx_id=-1, det_size=(128, 128))
+    rgb = np.asarray(Image.open(Path(host.input_dir) / "pt_inject_face.png").convert("RGB"))
+    (face,) = app.get(np.ascontiguousarray(rgb[:, :, ::-1]))
+    assert abs(float(np.linalg.norm(face.embedding)) - 1.0) > 0.1  # normed and raw differ: the test can tell
+    file = Path(host.models_dir, "ipadapter", "pt_test", "ip-adapter-faceid_sd15.bin")
+    state = load_adapter_file(str(file))
+    context = state["image_proj"]["norm.weight"].shape[0]
+    projection = ReferenceMLPProjection(context)
+    projection.load_state_dict(state["image_proj"])
+    with torch.no_grad():
+        tokens = projection(torch.from_numpy(face.normed_embedding.astype(np.float32))[None])[0]
+        zero = projection(torch.zeros(1, 512))[0]
+    by_key = {}
+    for layer in cross_attention_layers(checkpoint_attn2_shapes(tiny_models["sd15"])):
+        w = state["ip_adapter"][f"{layer.adapter_key}.to_v_ip.weight"].float()
+        values = []
+        for t in (tokens, zero):
+            u = t @ w.T
+            values.append(4.0 * (torch.softmax(u, dim=0) * u).sum(dim=0))
+        by_key[layer.patch_key] = tuple(values)
+    return by_key
+
+
+def _assert_only_face_token_changed(plain_calls, face_calls, index, expected) -> None:
+    assert len(face_calls) == len(plain_calls) == len(expected)  # every attn2 once (1 step)
     for (key, _, k_a, v_a, rows), (_, _, k_b, v_b, rows_b) in zip(plain_calls, face_calls, strict=True):
         assert rows == rows_b and torch.equal(k_a, k_b)
         others = [i for i in range(v_a.shape[1]) if i != index]
@@ -235,8 +280,55 @@ def test_face_replaces_only_the_face_token_value_sdxl(host, tiny_models):
             got = v_b[chunk * per_chunk : (chunk + 1) * per_chunk, index]
             torch.testing.assert_close(got, want.expand_as(got), rtol=1e-4, atol=1e-4)
         assert not torch.equal(v_a[:, index], v_b[:, index])
+
+
+def test_faceid_replaces_only_the_face_token_value_sd15(host, tiny_models):
+    ckpt = tiny_models["sd15"].name
+    foreign = {"foreign": {"class_type": FOREIGN, "inputs": {"model": ["ckpt", 0]}}}
+    plain = {**sampler_graph(ckpt, ["foreign", 0]), **foreign}
+    plain_result, plain_calls = _run_recorded(host, plain)
+    face = _face_node(["foreign", 0], face_model="ipadapter/pt_test/ip-adapter-faceid_sd15.bin")
+    prompt = {**sampler_graph(ckpt, ["face", 0]), **foreign, **face}
+    prompt["pos"]["inputs"]["text"] = ["caption", 0]
+    face_result, face_calls = _run_recorded(host, prompt, capture=("sample", "caption", "face", "ckpt"))
+    index = face_result.value("caption", 2)
+    assert index == 4 and face_result.value("face", 1) is True
+    expected = _expected_faceid_values(host, tiny_models)
+    _assert_only_face_token_changed(plain_calls, face_calls, index, expected)
     assert (_latent(face_result) - _latent(plain_result)).abs().max() > 1e-4
     assert "patches_replace" not in face_result.value("ckpt", 0).model_options["transformer_options"]
+
+
+def test_faceid_bad_inputs_and_no_face_sd15(host, tiny_models):
+    sdxl, sd15 = tiny_models["sdxl"].name, tiny_models["sd15"].name
+    faceid = "ipadapter/pt_test/ip-adapter-faceid_sd15.bin"
+    plus_file = "ipadapter/pt_test/ip-adapter-faceid-plusv2_sd15.bin"
+    plus = {**sampler_graph(sd15, ["face", 0]), **_face_node(["ckpt", 0], face_model=plus_file)}
+    message = _error(host.run(plus, keep_cache=True))
+    assert "FaceID Plus" in message and "ip-adapter-faceid_sd15.bin" in message
+    # a file of the other family fails on the context width before any face analysis (the pack is missing)
+    for ckpt, face_model in (
+        (sd15, "ipadapter/pt_test/ip-adapter-faceid_sdxl.bin"),
+        (sd15, "instantid/pt_test/ip-adapter.bin"),
+        (sdxl, faceid),
+    ):
+        wrong = {**sampler_graph(ckpt, ["face", 0]), **_face_node(["ckpt", 0], face_model=face_model)}
+        wrong["face"]["inputs"]["insightface"] = "not_a_pack"
+        message = _error(host.run(wrong, keep_cache=True))
+        assert "wide" in message and "family" in message, message
+    missing = {**sampler_graph(sd15, ["face", 0]), **_face_node(["ckpt", 0], face_model=faceid)}
+    missing["face"]["inputs"]["insightface"] = "not_a_pack"
+    message = _error(host.run(missing, keep_cache=True))
+    assert "does not exist" in message and "buffalo_l" in message
+    blank = {
+        **sampler_graph(sd15, ["face", 0]),
+        **_face_node(["ckpt", 0], image="pt_inject_blank.png", face_model=faceid),
+    }
+    assert "no face found" in _error(host.run(blank, keep_cache=True))
+    blank["face"]["inputs"]["no_face"] = "continue without face"
+    skipped = host.run(blank, capture=("sample", "face"), keep_cache=True).raise_on_error()
+    base = host.run(sampler_graph(sd15, ["ckpt", 0]), capture=("sample",), keep_cache=True).raise_on_error()
+    assert skipped.value("face", 1) is False and torch.equal(_latent(skipped), _latent(base))
 
 
 def test_face_bad_inputs(host, tiny_models):
@@ -253,11 +345,11 @@ def test_face_bad_inputs(host, tiny_models):
         **_face_node(["ckpt", 0], caption="A woman in a red dress", clip=["ckpt", 1]),
     }
     assert "no word 'face'" in _error(host.run(no_word, keep_cache=True))
-    for instantid, expected in (
-        ("pt_test/broken.bin", "damaged"),
-        ("pt_test/plain_ipadapter.bin", "InstantID"),
+    for face_model, expected in (
+        ("instantid/pt_test/broken.bin", "damaged"),
+        ("instantid/pt_test/plain_ipadapter.bin", "InstantID"),
     ):
-        bad = {**sampler_graph(sdxl, ["face", 0]), **_face_node(["ckpt", 0], instantid=instantid)}
+        bad = {**sampler_graph(sdxl, ["face", 0]), **_face_node(["ckpt", 0], face_model=face_model)}
         assert expected in _error(host.run(bad, keep_cache=True))
     sd15_model = {**sampler_graph(sd15, ["face", 0]), **_face_node(["ckpt", 0])}
     assert "family" in _error(host.run(sd15_model, keep_cache=True))
