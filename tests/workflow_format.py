@@ -76,22 +76,33 @@ def without_meta(prompt: dict[str, Any]) -> dict[str, dict[str, Any]]:
 TINY_IPADAPTER = {"sd15": "ipadapter/pt_tiny/ip-adapter_sd15.bin",
                   "sdxl": "ipadapter/pt_tiny/ip-adapter_sdxl_vit-h.safetensors"}
 TINY_INSTANTID = "instantid/pt_tiny/ip-adapter.bin"
-TINY_ADAPTERS = {TINY_IPADAPTER["sd15"]: "sd15", TINY_IPADAPTER["sdxl"]: "sdxl", TINY_INSTANTID: "sdxl"}
-"""Tiny random IP-Adapter / InstantID files (model-folder paths) in the released key layouts, and the tiny
-checkpoint each one fits; :func:`write_tiny_injection_files` writes them."""
+TINY_FACEID = "ipadapter/pt_tiny/ip-adapter-faceid_sd15.bin"
+TINY_FACE_MODELS = {"sd15": TINY_FACEID, "sdxl": TINY_INSTANTID}
+"""The Face node's ``face_model`` (``<folder>/<file>``) on each tiny checkpoint."""
+TINY_ADAPTERS = {
+    TINY_IPADAPTER["sd15"]: "sd15",
+    TINY_IPADAPTER["sdxl"]: "sdxl",
+    TINY_INSTANTID: "sdxl",
+    TINY_FACEID: "sd15",
+}
+"""Tiny random IP-Adapter / InstantID / IP-Adapter FaceID files (model-folder paths) in the released key
+layouts, and the tiny checkpoint each one fits; :func:`write_tiny_injection_files` writes them."""
 
 TINY_SDXL_CONTROLNET = "controlnet/pt_tiny/openpose_sdxl.safetensors"
 """A tiny ControlNet (v1.1 layout, 3-channel hint) for the tiny SDXL checkpoint."""
 
 
 def write_tiny_injection_files(tiny_models: dict[str, Path]) -> None:
-    """Write :data:`TINY_ADAPTERS` and :data:`TINY_SDXL_CONTROLNET` into the tiny models' folder (once)."""
+    """Write :data:`TINY_ADAPTERS`, :data:`TINY_SDXL_CONTROLNET` and the tiny buffalo_l insightface pack
+    (FaceID's; antelopev2 is a tiny model already) into the tiny models' folder (once)."""
     from oneposetrans.inject_files import (
         checkpoint_attn2_shapes,
+        faceid_state,
         instantid_state,
         ip_adapter_state,
         save_flat,
         save_release_bin,
+        write_tiny_buffalo_l,
     )
 
     models = tiny_models["sd15"].parents[1]
@@ -100,8 +111,12 @@ def write_tiny_injection_files(tiny_models: dict[str, Path]) -> None:
         if path.is_file():
             continue
         shapes = checkpoint_attn2_shapes(tiny_models[base])
-        state = instantid_state(shapes) if relative.startswith("instantid/") else ip_adapter_state(shapes)
+        if relative.startswith("instantid/"):
+            state = instantid_state(shapes)
+        else:
+            state = faceid_state(shapes) if "faceid" in relative else ip_adapter_state(shapes)
         (save_flat if path.suffix == ".safetensors" else save_release_bin)(state, path)
+    write_tiny_buffalo_l(models)
     if not (models / TINY_SDXL_CONTROLNET).is_file():
         from tiny_models.layouts import controlnet_layout
         from tiny_models.sd_checkpoints import SDXL_UNET, STORAGE_DTYPE
@@ -120,7 +135,8 @@ def on_tiny_models(prompt: dict[str, Any], tiny_models: dict[str, Path], width: 
                    steps: int = 3) -> dict[str, dict[str, Any]]:
     """An example's API prompt on the tiny test models: tiny checkpoint (SDXL when the example's checkpoint
     name says "xl", else SD1.5) and the matching ControlNet, IP-Adapter and InstantID files (written by
-    :func:`write_tiny_injection_files` when the prompt needs them), a small canvas, ``steps`` sampling steps,
+    :func:`write_tiny_injection_files` when the prompt needs them; the Face node gets InstantID on SDXL and
+    FaceID on SD1.5, its insightface pack unchanged), a small canvas, ``steps`` sampling steps,
     a small estimator input, 2 tuner steps on 64 px crops (same graph otherwise; a deep copy)."""
     prompt = copy.deepcopy(without_meta(prompt))
     kinds = {node["class_type"] for node in prompt.values()}
@@ -146,7 +162,7 @@ def on_tiny_models(prompt: dict[str, Any], tiny_models: dict[str, Path], width: 
         elif kind == "PT_OnePoseTransStyle":
             inputs["ipadapter"] = _tiny_name(TINY_IPADAPTER[base])
         elif kind == "PT_OnePoseTransFace":
-            inputs["instantid"] = _tiny_name(TINY_INSTANTID)
+            inputs["face_model"] = TINY_FACE_MODELS[base]
             inputs["det_size"] = 128
         elif kind == "PT_OnePoseTransTuner":
             inputs["steps"], inputs["crop_size"], inputs["eval_samples"] = 2, 64, 1

@@ -40,13 +40,17 @@ def _ids(prompt: dict) -> dict[str, str]:
     return {n["class_type"]: nid for nid, n in prompt.items()}
 
 
-@pytest.mark.parametrize(("name", "face"), [("oneposetrans", True), ("oneposetrans_sd15", False)])
-def test_example_runs_on_the_tiny_models_and_the_pose_steers_it(host, tiny_models, name, face):
+@pytest.mark.parametrize(
+    ("name", "face_model"), [("oneposetrans", "instantid/"), ("oneposetrans_sd15", "ipadapter/")]
+)
+def test_example_runs_on_the_tiny_models_and_the_pose_steers_it(host, tiny_models, name, face_model):
     prompt = _tiny_prompt(name, tiny_models)
     ids = _ids(prompt)
-    assert ("PT_OnePoseTransFace" in ids) is face
+    face = ids["PT_OnePoseTransFace"]
+    assert prompt[face]["inputs"]["face_model"].startswith(face_model)
     decode = ids["VAEDecode"]
-    result = host.run(prompt, capture=(decode, ids["PT_OnePoseTransTuner"])).raise_on_error()
+    result = host.run(prompt, capture=(decode, ids["PT_OnePoseTransTuner"], face)).raise_on_error()
+    assert result.value(face, 1) is True  # the face part ran (the tiny detector finds the blob)
     (saved,) = result.images(ids["SaveImage"])
     image = np.asarray(Image.open(saved), dtype=np.float32)
     assert image.shape == (64, 64, 3) and image.std() > 0
@@ -75,7 +79,13 @@ def test_examples_use_the_official_inference_settings():
     assert sd15[sd15_ids["EmptyLatentImage"]]["inputs"]["width"] == 512
     controlnet = sd15[sd15_ids["ControlNetLoader"]]["inputs"]["control_net_name"]
     assert controlnet == "control_v11p_sd15_openpose.pth"
-    assert "PT_OnePoseTransFace" not in sd15_ids
+    sd15_face_id = sd15_ids["PT_OnePoseTransFace"]
+    sd15_face = sd15[sd15_face_id]["inputs"]
+    assert sd15_face["face_model"] == "ipadapter/ip-adapter-faceid_sd15.bin"
+    assert sd15_face["insightface"] == "buffalo_l" and sd15_face["gain"] == 4.0
+    assert sd15[sd15_ids["KSampler"]]["inputs"]["model"] == [sd15_face_id, 0]
+    face = prompt[ids["PT_OnePoseTransFace"]]["inputs"]
+    assert (face["face_model"], face["insightface"]) == ("instantid/ip-adapter.bin", "antelopev2")
 
 
 def _widget_graph(link_text: bool) -> dict:
