@@ -103,8 +103,9 @@ def load_adapter_file(path: str) -> dict[str, dict[str, torch.Tensor]]:
             parts[prefix][rest] = value
     if not parts["image_proj"] or not parts["ip_adapter"]:
         raise OnePoseTransError(
-            f"{name!r} has no image_proj.* / ip_adapter.* weights: it is not an IP-Adapter or InstantID file "
-            "(keys found: " + ", ".join(list(map(str, flat))[:5]) + ")."
+            f"{name!r} has no image_proj.* / ip_adapter.* weights: it is not an IP-Adapter or InstantID "
+            "or FaceID file (keys found: " + ", ".join(list(map(str, flat))[:5]) + "). A FaceID *_lora "
+            "file is a LoRA; the OnePoseTrans nodes do not need it."
         )
     return parts
 
