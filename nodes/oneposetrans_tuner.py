@@ -2,9 +2,10 @@
 source image inside the graph (methods.md 1.5), on the host's weight-adapter mechanism.
 
 Pattern of the host's LoRA trainer (comfyui-host.md 4), not its node: a clone of the MODEL gets a
-``comfy.weight_adapter`` LoRA module as weight wrapper on every target linear and identity wrappers on
-every other weight (so the forward copies the executor's inference-mode weights into normal tensors,
-comfyui-host.md 3); training runs under ``torch.inference_mode(False)``. The MODEL given is never patched:
+``comfy.weight_adapter`` LoRA module as weight wrapper on every target linear, and every other UNet tensor a
+value-keeping weight patch, so that loading the clone under ``torch.inference_mode(False)`` gives it one
+normal-tensor copy of the executor's inference-mode weights (comfyui-host.md 3), restored by the host when
+the clone unloads; training runs under ``torch.inference_mode(False)``. The MODEL given is never patched:
 the result is a fresh clone carrying only the trained (frozen) LoRA wrappers.
 """
 
@@ -23,6 +24,7 @@ import comfy.supported_models
 import comfy.utils
 import torch
 import torch.utils.checkpoint
+from comfy.weight_adapter.base import WeightAdapterBase
 from comfy.weight_adapter.lora import LoraDiff
 
 from ..pose_models.oneposetrans import (
@@ -255,6 +257,41 @@ def evaluation_loss(loss_fn: _LossFunction, x0: torch.Tensor, samples: int, seed
     return total / samples
 
 
+class FusedLoraDiff(LoraDiff):
+    """The host's trainable LoRA weight adapter with its weight in one ``addmm``: ``w + (alpha / rank) ·
+    up @ down`` (``up [out, rank]``, ``down [rank, in]`` cast to ``w``'s dtype), the same value as
+    :class:`LoraDiff` with fewer full-size temporaries in the forward and backward of every adapted
+    linear. Parameters, keys and ``isinstance`` checks are LoraDiff's."""
+
+    def __init__(self, weights: tuple) -> None:
+        super().__init__(weights)
+        self.scale = float(self.alpha) / self.rank
+
+    def factors(self) -> list[torch.nn.Parameter]:
+        """The trained parameters (``alpha`` stays fixed, as in the official recipe)."""
+        return [self.lora_up.weight, self.lora_down.weight]
+
+    def __call__(self, w: torch.Tensor) -> torch.Tensor:
+        up, down = self.lora_up.weight, self.lora_down.weight
+        return torch.addmm(w, up.to(w.dtype), down.to(w.dtype), alpha=self.scale)
+
+
+class _NormalCopy(WeightAdapterBase):
+    """Weight patch that keeps the value. The host writes every patched weight as a fresh tensor when the
+    patcher loads (``ModelPatcher.patch_weight_to_device``) and puts the original back when it unloads; loaded
+    under ``inference_mode(False)`` that fresh tensor is a normal one, which autograd may save for backward.
+    One copy of each frozen UNet tensor per tuning run, instead of one per forward (identity weight wrappers,
+    comfyui-host.md 3); the given MODEL's own weights are never written."""
+
+    name = "pose_transfer_normal_copy"
+
+    def calculate_weight(self, weight: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return weight
+
+
+_NORMAL_COPY = _NormalCopy()
+
+
 def tune(
     model: Any,
     clip: Any,
@@ -295,24 +332,27 @@ def tune(
 
         patcher = model.clone()
         targets = target_modules(patcher, settings)
-        adapters: dict[str, LoraDiff] = {}
+        adapters: dict[str, FusedLoraDiff] = {}
         for name, module in targets.items():
             factors = init_lora_factors(
                 module.weight.shape[0], module.weight.shape[1], settings.rank, settings.alpha, generator
             )
-            adapters[name] = LoraDiff((factors.up, factors.down, factors.alpha, None, None, None))
+            adapters[name] = FusedLoraDiff((factors.up, factors.down, factors.alpha, None, None, None))
             patcher.add_weight_wrapper(f"{name}.weight", adapters[name])
-        for name, module in patcher.model.named_modules():
-            if not hasattr(module, "weight_function"):
-                continue
-            for attr in ("weight", "bias"):
-                if getattr(module, attr, None) is not None and not (attr == "weight" and name in adapters):
-                    patcher.add_weight_wrapper(f"{name}.{attr}", _identity)
+        patcher.weight_inplace_update = False
+        frozen = [
+            key
+            for key, _ in patcher.model.named_parameters()
+            if key.startswith("diffusion_model.") and key.removesuffix(".weight") not in adapters
+        ]
+        patcher.add_patches(dict.fromkeys(frozen, _NORMAL_COPY))
 
         comfy.model_management.load_models_gpu([patcher], force_full_load=True)
         device = patcher.load_device
         for adapter in adapters.values():
-            adapter.to(device).requires_grad_(True)
+            adapter.to(device)
+            for factor in adapter.factors():
+                factor.requires_grad_(True)
         loss_fn = _LossFunction(patcher, cond, adm, prediction, _autocast_dtype(precision, device))
         chunk = max(1, settings.batch_size)
         eval_before = (
@@ -321,7 +361,7 @@ def tune(
             else None
         )
 
-        parameters = [p for adapter in adapters.values() for p in adapter.parameters() if p.requires_grad]
+        parameters = [p for adapter in adapters.values() for p in adapter.factors()]
         optimizer = torch.optim.AdamW(
             parameters,
             lr=settings.learning_rate,
@@ -367,8 +407,3 @@ def tune(
         }
         lora = lora_state_dict(factors, save_dtype)
     return TuneResult(tuned, lora, losses, eval_before, eval_after)
-
-
-def _identity(weight: torch.Tensor) -> torch.Tensor:
-    """Identity weight wrapper: makes ``comfy.ops`` copy the weight at forward time (normal tensor)."""
-    return weight

@@ -53,6 +53,8 @@ def test_tuning_lowers_the_denoising_loss_on_the_source(tuned_run):
     names = {k.rsplit(".", 2)[0] if "lora_" in k.rsplit(".", 2)[-2] else k.rsplit(".", 1)[0] for k in lora}
     assert all(re.fullmatch(r"lora_unet_.*_attn[12]_to_(q|k|v|out_0)", n) for n in names)
     assert len(lora) == 3 * len(names)
+    # alpha is a setting, not a trained parameter (official recipe: fixed alpha 4 here)
+    assert all(torch.equal(v, torch.tensor(4.0)) for k, v in lora.items() if k.endswith(".alpha"))
     ups = [v for k, v in lora.items() if k.endswith("lora_up.weight")]
     assert all(v.dtype == torch.float32 for v in ups) and any(v.abs().max() > 0 for v in ups)
 
