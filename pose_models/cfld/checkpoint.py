@@ -26,6 +26,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
+from ..state_dicts import listing, state_dict_mismatch
 from .conditioner import CFLDConditioner
 from .config import ConditionerConfig, StateDict, conditioner_config, unet_config
 from .errors import CheckpointError
@@ -40,7 +41,6 @@ UNET_FILE = "pytorch_model_1.bin"
 UNET_PREFIX = "model."
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 RECOMPUTED_BUFFERS = ("relative_position_index", "attn_mask")
-_LISTED = 5
 
 
 class FileKind(Enum):
@@ -51,10 +51,6 @@ class FileKind(Enum):
 def download_hint() -> str:
     return (f"Download {CONDITIONING_FILE} and {UNET_FILE} from the CFLD release ({RELEASE_URL}) into "
             f"ComfyUI/models/{MODELS_FOLDER}/.")
-
-
-def _listing(items: list[str]) -> str:
-    return ", ".join(items[:_LISTED]) + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
 
 
 def _torch_load(path: Path) -> object:
@@ -104,7 +100,7 @@ def _foreign_reason(state: StateDict) -> str:
         return "it is a Stable Diffusion checkpoint in the original (LDM) layout"
     if any(k.startswith(("input_blocks.", "diffusion_model.")) for k in state):
         return "it is a bare UNet in the LDM layout"
-    return f"none of its {len(state)} keys (e.g. {_listing(sorted(state))}) are CFLD's"
+    return f"none of its {len(state)} keys (e.g. {listing(sorted(state))}) are CFLD's"
 
 
 def unet_state(state: StateDict) -> dict[str, torch.Tensor]:
@@ -113,14 +109,9 @@ def unet_state(state: StateDict) -> dict[str, torch.Tensor]:
 
 
 def _check_keys(module: torch.nn.Module, state: StateDict, path: Path, what: str) -> None:
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        parts = [f"{label} {_listing(keys)}" for label, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("wrongly shaped", wrong)) if keys]
-        raise CheckpointError(f"{path}: does not fit the CFLD {what} ({'; '.join(parts)}). "
+    problems = state_dict_mismatch(state, {k: v.shape for k, v in module.state_dict().items()})
+    if problems:
+        raise CheckpointError(f"{path}: does not fit the CFLD {what} ({'; '.join(problems)}). "
                               f"Is it a complete, unmodified release file? {download_hint()}")
 
 

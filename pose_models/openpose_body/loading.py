@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..state_dicts import state_dict_mismatch
 from .network import BodyPoseNet, expected_state_dict_shapes
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,6 @@ DOWNLOAD_HINT = (
     "ComfyUI/models/openpose/. If comfyui_controlnet_aux has already downloaded it, it is in "
     "custom_nodes/comfyui_controlnet_aux/ckpts/lllyasviel/Annotators/ and is found there."
 )
-
-_LISTED = 8
-"""How many key names an error message lists before summarising the rest."""
 
 
 class BodyModelError(ValueError):
@@ -118,19 +116,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> None:
     """Raise :class:`BodyModelError` naming ``source`` unless the keys and shapes are the released ones."""
     expected = expected_state_dict_shapes()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    wrong = [f"{k} {list(state_dict[k].shape)} (expected {list(shape)})"
-             for k, shape in expected.items() if k in state_dict and tuple(state_dict[k].shape) != shape]
-    if not (missing or unexpected or wrong):
+    problems = state_dict_mismatch(state_dict, expected)
+    if not problems:
         return
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys: {_listing(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
-    if wrong:
-        problems.append(f"{len(wrong)} tensors of the wrong shape: {_listing(wrong)}")
     raise BodyModelError(
         f"OpenPose body model {source} is not the OpenPose COCO body network (body_pose_model.pth, "
         f"{len(expected)} tensors conv1_1.weight ... Mconv7_stage6_L2.bias): " + "; ".join(problems)
@@ -154,11 +142,6 @@ def load_body_model(path: str | os.PathLike[str], device: torch.device | str | N
     net.requires_grad_(False).eval()
     log.info("Loaded OpenPose body model %s", path)
     return net.to(device=device, dtype=dtype)
-
-
-def _listing(names: list[str]) -> str:
-    shown = ", ".join(names[:_LISTED])
-    return shown + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
 
 
 def _unpickling_reason(exc: pickle.UnpicklingError) -> str:

@@ -22,6 +22,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
+from ..state_dicts import state_dict_mismatch
 from .errors import CheckpointError
 from .labels import LABEL_SETS, MODELS_FOLDER, SCHP_DOWNLOAD_URL, LabelSet, label_set_for_classes
 from .network import SCHPNet
@@ -37,7 +38,6 @@ CLASSIFIER_KEY = "fushion.3.weight"
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 """File name endings read with safetensors; anything else goes through ``weights_only`` ``torch.load``."""
 
-_LISTED = 5  # names shown per kind of mismatch
 
 
 def download_hint() -> str:
@@ -45,11 +45,6 @@ def download_hint() -> str:
     names = ", ".join(s.checkpoint for s in LABEL_SETS)
     return (f"Download one of the SCHP checkpoints ({names}) from {SCHP_DOWNLOAD_URL} "
             f"into models/{MODELS_FOLDER}/.")
-
-
-def _listing(items: list[str]) -> str:
-    shown = ", ".join(items[:_LISTED])
-    return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
 
 
 def _unpickler_reason(err: pickle.UnpicklingError) -> str:
@@ -121,18 +116,7 @@ def detect_label_set(state: Mapping[str, torch.Tensor], source: str | Path) -> L
 
 def check_state_dict(state: Mapping[str, torch.Tensor], label_set: LabelSet, source: str | Path) -> None:
     """Raise :class:`CheckpointError` unless ``state`` has exactly the network's keys and shapes."""
-    expected = expected_shapes(label_set.num_classes)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} is {tuple(state[k].shape)}, needs {shape}" for k, shape in expected.items()
-             if k in state and tuple(state[k].shape) != shape]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s): {_listing(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {_listing(unexpected)}")
-    if wrong:
-        problems.append(f"{len(wrong)} key(s) with a wrong shape: {_listing(wrong)}")
+    problems = state_dict_mismatch(state, expected_shapes(label_set.num_classes))
     if problems:
         raise CheckpointError(
             f"{source}: does not fit the SCHP ResNet-101 network for {label_set.title} "

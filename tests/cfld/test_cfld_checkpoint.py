@@ -94,7 +94,7 @@ def test_missing_tensor_is_named(tmp_path: Path, release_files: tuple[Path, Path
     del cond["decoder.blocks.1.ff.net.2.weight"]
     path = tmp_path / "pytorch_model.bin"
     torch.save(cond, path)
-    with pytest.raises(CheckpointError, match=r"missing decoder\.blocks\.1\.ff\.net\.2\.weight"):
+    with pytest.raises(CheckpointError, match=r"1 missing key\(s\): decoder\.blocks\.1\.ff\.net\.2\.weight"):
         load_release(path, release_files[1])
 
 

@@ -119,8 +119,9 @@ def test_wrong_shapes_are_named(tmp_path, lip_state):
     state["module.layer2.0.conv2.weight"] = torch.zeros(128, 128, 1, 1)
     with pytest.raises(CheckpointError) as err:
         load_network(save_official(tmp_path / "shapes.pth", state))
-    assert ("2 key(s) with a wrong shape: layer2.0.conv2.weight is (128, 128, 1, 1), needs (128, 128, 3, 3), "
-            "decoder.conv4.weight is (18, 256, 1, 1), needs (20, 256, 1, 1)") in str(err.value)
+    assert ("2 tensor(s) of the wrong shape: "
+            "layer2.0.conv2.weight [128, 128, 1, 1] (expected [128, 128, 3, 3]), "
+            "decoder.conv4.weight [18, 256, 1, 1] (expected [20, 256, 1, 1])") in str(err.value)
 
 
 def test_unknown_label_count_and_foreign_files(tmp_path, lip_state):
