@@ -69,50 +69,17 @@ TESTS = REPO / "tests"
 sys.path[:0] = [str(TESTS), str(TESTS / "comfy_host")]
 sys.path.append(str(REPO))
 
+from full_size_models import write_full_size_sdxl  # noqa: E402
 from host_inprocess import start_in_process_host  # noqa: E402
 from host_install import host_tree  # noqa: E402
 from host_tree import prepare_host_tree  # noqa: E402
 from oneposetrans.oneposetrans_graphs import tuner_prompt, write_source  # noqa: E402
-from tiny_models.layouts import TransformerSpec, UNetSpec, VaeSpec  # noqa: E402
 from tiny_models.sd_checkpoints import write_sd15_checkpoint, write_sdxl_checkpoint  # noqa: E402
 
 logger = logging.getLogger("bench.oneposetrans_tuner")
 
 RANK, ALPHA, LEARNING_RATE, WEIGHT_DECAY, BATCH = 32, 32.0, 1e-3, 1e-2, 2
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
-
-SDXL_CLIP_L = TransformerSpec(hidden_size=768, num_layers=12, intermediate_size=3072)
-SDXL_CLIP_G = TransformerSpec(hidden_size=1280, num_layers=32, intermediate_size=5120)
-SDXL_UNET = UNetSpec(
-    model_channels=320,
-    channel_mult=(1, 2, 4),
-    num_res_blocks=2,
-    transformer_depth=(0, 0, 2, 2, 10, 10),
-    transformer_depth_output=(0, 0, 0, 2, 2, 2, 10, 10, 10),
-    transformer_depth_middle=10,
-    context_dim=2048,
-    use_linear_in_transformer=True,
-    adm_in_channels=2816,
-)
-"""SDXL base's UNet at its real sizes (the host detects it with its own SDXL config)."""
-SD_VAE = VaeSpec(ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2)
-
-
-def write_full_size_sdxl(path: Path, seed: int = 0) -> Path:
-    """An SDXL-base-shaped single-file checkpoint with random fp16 weights (same key layout as the tiny
-    SDXL checkpoint of ``tests/tiny_models``, real sizes)."""
-    from tiny_models.layouts import hf_clip_text_layout, kl_vae_layout, open_clip_text_layout, unet_layout
-    from tiny_models.tensors import fixture_metadata, write_safetensors
-
-    tensors: dict[str, torch.Tensor] = {}
-    for layout, prefix, name in (
-        (unet_layout(SDXL_UNET), "model.diffusion_model.", "sdxl.unet"),
-        (kl_vae_layout(SD_VAE), "first_stage_model.", "sdxl.vae"),
-        (hf_clip_text_layout(SDXL_CLIP_L), "conditioner.embedders.0.transformer.", "sdxl.clip_l"),
-        (open_clip_text_layout(SDXL_CLIP_G), "conditioner.embedders.1.model.", "sdxl.clip_g"),
-    ):
-        tensors.update({prefix + k: v for k, v in layout.materialise(seed, name, torch.float16).items()})
-    return write_safetensors(path, tensors, fixture_metadata(seed))
 
 
 class SavedForBackward:

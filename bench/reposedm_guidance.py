@@ -4,7 +4,11 @@ Runs the real ComfyUI host in process (the test harness's host tree, tiny SD1.5 
 random-weight OpenPose body network in the released layout; no GPU, no downloads)::
 
     python bench/reposedm_guidance.py                       # 64 and 256 px, 8 steps, estimator box 184
-    python bench/reposedm_guidance.py --sizes 512 --steps 20 --box-size 368 --repeats 3
+    python bench/reposedm_guidance.py --sizes 512 --steps 20 --box-size 368 --repeats 3   # the GPU goal
+
+With CUDA the checkpoint defaults to ``full-sd15``: SD1.5's UNet, VAE and CLIP-L at their real sizes with
+random fp16 weights (``bench/full_size_models.py``), so the ratio weighs a real UNet step against a real
+decode and estimator pass; on the CPU to the tiny SD1.5 (``--model`` picks either).
 
 Per size, the two graphs differ only in the MODEL the KSampler gets (the checkpoint's, or Pose Guidance on
 it with guidance on half of the steps: window 0.5 -> 1.0, x0 mode, analytic field). Each graph runs once
@@ -33,6 +37,7 @@ TESTS = REPO / "tests"
 sys.path[:0] = [str(TESTS), str(TESTS / "comfy_host")]
 sys.path.append(str(REPO))
 
+from full_size_models import write_full_size_sd15  # noqa: E402
 from host_inprocess import start_in_process_host  # noqa: E402
 from host_install import host_tree  # noqa: E402
 from host_tree import prepare_host_tree  # noqa: E402
@@ -40,6 +45,8 @@ from tiny_models import write_tiny_models  # noqa: E402
 from tiny_models.body_pose import write_body_pose_model  # noqa: E402
 
 logger = logging.getLogger("bench.reposedm_guidance")
+
+CHECKPOINTS = ("tiny-sd15", "full-sd15")
 
 
 class Timed:
@@ -53,10 +60,12 @@ class Timed:
         original = self.original
 
         def timed(*args: Any, **kwargs: Any) -> Any:
+            synchronize()
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
+                synchronize()
                 self.times.append(time.perf_counter() - start)
 
         setattr(self.owner, self.name, timed)
@@ -156,6 +165,14 @@ def prompt_for(guided: bool, size: int, steps: int, seed: int, ckpt: str, box_si
     return prompt
 
 
+def synchronize() -> None:
+    """Wait for queued CUDA work, so that a timed call includes its kernels (no-op on the CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def peak_memory_reset() -> None:
     import torch
 
@@ -183,7 +200,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--box-size", type=int, default=184, help="estimator input height (368 = reference)")
+    parser.add_argument("--model", choices=list(CHECKPOINTS),
+                        help="tiny-sd15 (default without CUDA) or full-sd15: SD1.5 at its real sizes, random "
+                        "weights (default with CUDA)")
     args = parser.parse_args()
+    import torch
+
+    args.model = args.model or ("full-sd15" if torch.cuda.is_available() else "tiny-sd15")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logger.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as scratch:
@@ -191,6 +214,9 @@ def main() -> None:
             host_tree(), Path(scratch) / "ComfyUI", [TESTS / "host_plugins" / "pt_test_models"]
         )
         models = write_tiny_models(tree / "models")
+        checkpoint = models["sd15"].name
+        if args.model == "full-sd15":
+            checkpoint = write_full_size_sd15(tree / "models" / "checkpoints" / "full_sd15.safetensors").name
         write_body_pose_model(tree / "models" / "openpose" / "body_pose_model.pth")
         host = start_in_process_host(tree)
         import nodes
@@ -208,7 +234,7 @@ def main() -> None:
                 peak_memory_reset()
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 host.run(
-                    prompt_for(guided, size, args.steps, 0, models["sd15"].name, args.box_size),
+                    prompt_for(guided, size, args.steps, 0, checkpoint, args.box_size),
                     keep_cache=False,
                 ).raise_on_error()
                 with (
@@ -220,7 +246,7 @@ def main() -> None:
                 ):
                     for seed in range(1, args.repeats + 1):
                         prompt = prompt_for(
-                            guided, size, args.steps, seed, models["sd15"].name, args.box_size
+                            guided, size, args.steps, seed, checkpoint, args.box_size
                         )
                         host.run(prompt, keep_cache=True).raise_on_error()
                 best[guided] = min(sampling.times)
@@ -240,7 +266,7 @@ def main() -> None:
                     }
             rows.append((size, best, memory, parts, guided_steps))
     logger.info(
-        f"tiny SD1.5, {args.steps} euler steps, CFG 5, x0 mode, guidance on steps in 0.5-1.0, estimator "
+        f"{args.model}, {args.steps} euler steps, CFG 5, x0 mode, guidance on steps in 0.5-1.0, estimator "
         f"box {args.box_size}, best of {args.repeats}"
     )
     logger.info(
