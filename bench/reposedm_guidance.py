@@ -5,6 +5,7 @@ random-weight OpenPose body network in the released layout; no GPU, no downloads
 
     python bench/reposedm_guidance.py                       # 64 and 256 px, 8 steps, estimator box 184
     python bench/reposedm_guidance.py --sizes 512 --steps 20 --box-size 368 --repeats 3   # the GPU goal
+    python bench/reposedm_guidance.py --sizes 512 --steps 20 --decoder taesd   # the fast configuration
 
 With CUDA the checkpoint defaults to ``full-sd15``: SD1.5's UNet, VAE and CLIP-L at their real sizes with
 random fp16 weights (``bench/full_size_models.py``), so the ratio weighs a real UNet step against a real
@@ -43,6 +44,7 @@ from host_install import host_tree  # noqa: E402
 from host_tree import prepare_host_tree  # noqa: E402
 from tiny_models import write_tiny_models  # noqa: E402
 from tiny_models.body_pose import write_body_pose_model  # noqa: E402
+from tiny_models.taesd import write_random_taesd  # noqa: E402
 
 logger = logging.getLogger("bench.reposedm_guidance")
 
@@ -75,7 +77,10 @@ class Timed:
         setattr(self.owner, self.name, self.original)
 
 
-def prompt_for(guided: bool, size: int, steps: int, seed: int, ckpt: str, box_size: int) -> dict:
+def prompt_for(guided: bool, size: int, steps: int, seed: int, ckpt: str, box_size: int,
+               decoder: str | None = None) -> dict:
+    """The graph; ``decoder``: a file of ``models/vae/`` (TAESD) for the guidance's decode (default: the
+    checkpoint's VAE)."""
     prompt = {
         "ckpt": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
         "pos": {"class_type": "CLIPTextEncode", "inputs": {"text": "a person", "clip": ["ckpt", 1]}},
@@ -162,6 +167,9 @@ def prompt_for(guided: bool, size: int, steps: int, seed: int, ckpt: str, box_si
             },
         }
         prompt["sample"]["inputs"]["model"] = ["guide", 0]
+        if decoder is not None:
+            prompt["decoder"] = {"class_type": "VAELoader", "inputs": {"vae_name": decoder}}
+            prompt["guide"]["inputs"]["vae"] = ["decoder", 0]
     return prompt
 
 
@@ -203,6 +211,8 @@ def main() -> None:
     parser.add_argument("--model", choices=list(CHECKPOINTS),
                         help="tiny-sd15 (default without CUDA) or full-sd15: SD1.5 at its real sizes, random "
                         "weights (default with CUDA)")
+    parser.add_argument("--decoder", choices=("vae", "taesd"), default="vae",
+                        help="the guidance decodes x0 with the checkpoint's VAE or TAESD (random weights)")
     args = parser.parse_args()
     import torch
 
@@ -219,6 +229,9 @@ def main() -> None:
             checkpoint = write_full_size_sd15(tree / "models" / "checkpoints" / "full_sd15.safetensors").name
         write_body_pose_model(tree / "models" / "openpose" / "body_pose_model.pth")
         host = start_in_process_host(tree)
+        decoder = None
+        if args.decoder == "taesd":
+            decoder = write_random_taesd(tree / "models" / "vae" / "bench_taesd.safetensors").name
         import nodes
 
         guidance = module_ending("nodes.guidance")
@@ -234,19 +247,20 @@ def main() -> None:
                 peak_memory_reset()
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 host.run(
-                    prompt_for(guided, size, args.steps, 0, checkpoint, args.box_size),
+                    prompt_for(guided, size, args.steps, 0, checkpoint, args.box_size, decoder),
                     keep_cache=False,
                 ).raise_on_error()
                 with (
                     Timed(nodes, "common_ksampler") as sampling,
                     Timed(guidance, "_energy_gradient") as grads,
-                    Timed(guidance.LatentDecoder, "forward") as decodes,
+                    Timed(guidance.LatentDecoder, "forward") as vae_decodes,
+                    Timed(guidance.TinyLatentDecoder, "forward") as taesd_decodes,
                     Timed(energy_cls, "forward") as energies,
                     Timed(estimator_cls, "forward") as estimates,
                 ):
                     for seed in range(1, args.repeats + 1):
                         prompt = prompt_for(
-                            guided, size, args.steps, seed, checkpoint, args.box_size
+                            guided, size, args.steps, seed, checkpoint, args.box_size, decoder
                         )
                         host.run(prompt, keep_cache=True).raise_on_error()
                 best[guided] = min(sampling.times)
@@ -254,7 +268,8 @@ def main() -> None:
                 if guided:
                     guided_steps = len(grads.times) // args.repeats
                     step = sum(grads.times) / len(grads.times)
-                    decode = sum(decodes.times) / len(decodes.times)
+                    decodes = vae_decodes.times + taesd_decodes.times
+                    decode = sum(decodes) / len(decodes)
                     energy = sum(energies.times) / len(energies.times)
                     estimate = sum(estimates.times) / len(estimates.times)
                     parts = {
@@ -266,8 +281,8 @@ def main() -> None:
                     }
             rows.append((size, best, memory, parts, guided_steps))
     logger.info(
-        f"{args.model}, {args.steps} euler steps, CFG 5, x0 mode, guidance on steps in 0.5-1.0, estimator "
-        f"box {args.box_size}, best of {args.repeats}"
+        f"{args.model}, decoder {args.decoder}, {args.steps} euler steps, CFG 5, x0 mode, guidance on "
+        f"steps in 0.5-1.0, estimator box {args.box_size}, best of {args.repeats}"
     )
     logger.info(
         "size | unguided s | guided s (x unguided) | guided steps | per guided step: total = decode + "

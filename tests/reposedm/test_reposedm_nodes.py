@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
+from tiny_models.taesd import write_random_taesd
 
 from pose_models.openpose_body import OpenPoseBodyEstimator, frames_to_keypoints, load_body_model
 from pose_models.pose import from_pose_keypoint
@@ -287,22 +288,7 @@ def test_guidance_works_with_other_samplers(comfy_host, tiny_models, body_model,
 @pytest.fixture(scope="module")
 def taesd_vae(comfy_host) -> str:
     """A random-weight TAESD "VAE" file in the layout the host's VAELoader recognises."""
-    import comfy.taesd.taesd
-
-    gen = torch.Generator().manual_seed(0)
-    state = {}
-    for key, value in comfy.taesd.taesd.TAESD().state_dict().items():  # host ops leave weights uninitialised
-        if value.ndim == 4:
-            fan_in = value.shape[1] * value.shape[2] * value.shape[3]
-            state[key] = torch.randn(value.shape, generator=gen) * (2.0 / fan_in) ** 0.5
-        else:
-            state[key] = torch.ones_like(value) if key == "vae_scale" else torch.zeros_like(value)
-    last = max(int(k.split(".")[1]) for k in state if k.startswith("taesd_decoder."))
-    state[f"taesd_decoder.{last}.weight"] *= 0.05  # keep the random decoder's output inside [0, 1]
-    state[f"taesd_decoder.{last}.bias"].fill_(0.5)
-    path = comfy_host.models_dir / "vae" / "pt_tiny_taesd.safetensors"
-    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
-    return path.name
+    return write_random_taesd(comfy_host.models_dir / "vae" / "pt_tiny_taesd.safetensors").name
 
 
 def test_guidance_decodes_with_taesd(comfy_host, tiny_models, body_model, taesd_vae):
