@@ -3,8 +3,8 @@
 Commands
 --------
 * ``train --csv FILE --out FILE.safetensors`` -- train a learned field on the train split of a DeepFashion
-  keypoint CSV (``--train-fraction``, ``--seed``, ``--epochs``, ``--steps``, ...); logs the loss per epoch
-  and, at the end, the held-out evaluation table.
+  keypoint CSV (``--train-fraction``, ``--seed``, ``--epochs``, ``--steps``, ``--threads``, ...); logs the
+  loss per epoch and, at the end, the held-out evaluation table.
 * ``score --csv FILE [--field analytic|PATH]`` -- writes CSV ``name,distance`` to stdout, one row per input
   row in file order; the distance is empty for rows that are not scorable (fewer than 5 visible joints, or
   no neck, or neither a hip nor both shoulders).
@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hidden layer widths (default " + ",".join(map(str, defaults.field.hidden)) + ")")
     p.add_argument("--members", type=int, default=defaults.field.members,
                    help=f"ensemble size, MLPs averaged (default {defaults.field.members})")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default 1: the networks are small, and extra threads mostly "
+                        "contend, badly so on a busy machine)")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
 
     p = sub.add_parser("score", help="print name,distance for every row of a CSV")
@@ -105,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}.")
+    torch.set_num_threads(args.threads)
     table = load_pose_table(args.csv)
     split = train_split(table.names, args.train_fraction)
     config = TrainConfig(epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
@@ -116,7 +122,8 @@ def _train(args: argparse.Namespace) -> None:
     elapsed = time.perf_counter() - start
     logger.info("trained in %.1f s", elapsed)
     training = {**asdict(config), "train_fraction": args.train_fraction, "csv": args.csv.name,
-                "train_rows": int(split.sum()), "seconds": round(elapsed, 1), "torch": torch.__version__}
+                "train_rows": int(split.sum()), "seconds": round(elapsed, 1), "threads": args.threads,
+                "torch": torch.__version__}
     save_learned_field(field, args.out, training)
     logger.info("wrote %s", args.out)
     if not args.no_eval and not split.all():

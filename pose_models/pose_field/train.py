@@ -50,7 +50,11 @@ EIKONAL_MIN_TARGET = 0.05
 class TrainConfig:
     """Training settings; the defaults are the reference run (``python -m pose_models.pose_field train``)."""
 
-    epochs: int = 25
+    epochs: int = 300
+    """Held-out ROC-AUC at 0.4 rad (limb protocol) on the dev CSV: 0.892 after 25 epochs, 0.930 after 100,
+    0.936 after 300. At 100 epochs none of 4 members, weight decay 0.1, lr 3e-3, rank margin 2, limb angles up
+    to 0.6 rad or Softplus beta 2 / 30 beat 0.930: the misses are mostly rare real poses (an arm across the
+    body) that no training pose resembles."""
     max_steps: int | None = None
     batch_size: int = 256
     samples_per_pose: int = 4

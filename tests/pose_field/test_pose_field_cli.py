@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from shared_data import deepfashion_csv
 
+from pose_models.pose_field.learned import read_field_metadata
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,6 +36,8 @@ def test_train_writes_a_field_and_logs_progress(trained):
     assert result.stdout == ""
     assert "epoch 1/2" in result.stderr and "epoch 2/2" in result.stderr and "loss" in result.stderr
     assert "held-out:" in result.stderr
+    training = read_field_metadata(out)["training"]
+    assert training["threads"] == 1 and training["epochs"] == 2 and training["seed"] == 3
 
 
 def test_score_one_row_per_input_row(tmp_path, trained):
@@ -84,6 +88,9 @@ def test_bad_input_is_one_error_line(tmp_path):
     result = cli("score", "--csv", bad)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("ERROR") and "Traceback" not in result.stderr
+    threads = cli("train", "--csv", deepfashion_csv(), "--out", tmp_path / "x.safetensors", "--threads", "0")
+    assert threads.returncode == 2 and "--threads must be at least 1" in threads.stderr
+    assert not (tmp_path / "x.safetensors").exists()
     missing = cli("score", "--csv", deepfashion_csv(), "--field", tmp_path / "nope.safetensors")
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
 
