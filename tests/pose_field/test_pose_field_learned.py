@@ -41,6 +41,15 @@ QUICK = TrainConfig(epochs=100, max_steps=250, batch_size=128, samples_per_pose=
 """A short CPU training of one small member (single-limb rotations and the ranking term included)."""
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Train on one thread, as the CLI does: on a busy 2-core machine two threads contend and crawl."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def split() -> tuple[torch.Tensor, torch.Tensor]:
     table = load_pose_table(deepfashion_csv())
