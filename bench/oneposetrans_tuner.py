@@ -39,15 +39,14 @@ Also reported: the bytes autograd keeps for the backward pass (distinct storages
 left out), which shows per-forward weight copies the CPU cannot show as peak memory.
 
 Measured (CPU, 1 thread, quiet 2-core machine, peft 0.21.2, 12 steps x 4 rounds), tuner x peft step: tiny
-SD1.5 64 px 0.91x (0.083 s vs 0.091 s), 128 px 0.94x (0.156 s vs 0.167 s), tiny SDXL 64 px 0.94x (0.076 s
-vs 0.081 s); kept for backward 11.5 vs 7.5, 25.8 vs 23.7 and 13.7 vs 6.1 MiB (the extra is the adapted
-linears' materialised weights ``w + scale * up @ down``, which the weight-adapter mechanism keeps for the
-input gradient). Goal <= 1.1x met; with other jobs on the machine single runs move by about 0.2x.
-Before the tuner gave the
-frozen weights one normal-tensor copy per run (it had identity weight wrappers: one copy of every UNet
-weight per forward) the same bench measured 1.30x / 1.32x and 44.9 vs 7.5 MiB kept for backward. The CUDA mode has not run yet (no
-GPU here); its UNet layout is detected by the host's ``model_detection`` as its own SDXL config (checked
-with meta tensors).
+SD1.5 64 px 0.91x (0.083 s vs 0.091 s), 128 px 0.94x (0.156 s vs 0.167 s), tiny SDXL 64 px 0.94x (0.076 s vs
+0.081 s); kept for backward 11.5 vs 7.5, 25.8 vs 23.7 and 13.7 vs 6.1 MiB (the extra is the adapted linears'
+materialised weights ``w + scale * up @ down``, which the weight-adapter mechanism keeps for the input
+gradient). Goal <= 1.1x met; with other jobs on the machine single runs move by about 0.2x. Before the tuner
+gave the frozen weights one normal-tensor copy per run (it had identity weight wrappers: one copy of every
+UNet weight per forward) the same bench measured 1.30x / 1.32x and 44.9 vs 7.5 MiB kept for backward. The
+CUDA mode has not run yet (no GPU here); its UNet layout is detected by the host's ``model_detection`` as
+its own SDXL config (checked with meta tensors).
 """
 
 from __future__ import annotations
