@@ -339,7 +339,7 @@ def tune(
             )
             adapters[name] = FusedLoraDiff((factors.up, factors.down, factors.alpha, None, None, None))
             patcher.add_weight_wrapper(f"{name}.weight", adapters[name])
-        patcher.weight_inplace_update = False
+        patcher.weight_inplace_update = False  # fresh tensors: never write into the given weights
         frozen = [
             key
             for key, _ in patcher.model.named_parameters()
