@@ -3,6 +3,7 @@
 from comfy_api.latest import ComfyExtension, io
 
 from .cfld import CFLD_NODES
+from .face_similarity import FACE_SIMILARITY_NODES
 from .oneposetrans import ONEPOSETRANS_NODES
 from .oneposetrans_inject import ONEPOSETRANS_INJECT_NODES
 from .pose import POSE_NODES
@@ -10,7 +11,8 @@ from .reposedm import REPOSEDM_NODES
 from .truepose import TRUEPOSE_NODES
 
 NODE_LIST: tuple[type[io.ComfyNode], ...] = (*POSE_NODES, *REPOSEDM_NODES, *TRUEPOSE_NODES, *CFLD_NODES,
-                                             *ONEPOSETRANS_NODES, *ONEPOSETRANS_INJECT_NODES)
+                                             *ONEPOSETRANS_NODES, *ONEPOSETRANS_INJECT_NODES,
+                                             *FACE_SIMILARITY_NODES)
 
 
 class PoseTransferExtension(ComfyExtension):

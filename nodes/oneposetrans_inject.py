@@ -6,7 +6,6 @@ patches are in :mod:`.oneposetrans_inject_attention`."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import comfy.model_management
@@ -14,8 +13,8 @@ import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
+from ..pose_models.faces import face_embeddings, load_face_analysis
 from ..pose_models.oneposetrans import OnePoseTransError, parse_block_weights
-from ..pose_models.oneposetrans.face import first_face_embeddings, load_face_analysis
 from ..pose_models.oneposetrans.faceid import face_file
 from ..pose_models.oneposetrans.instantid import FACE_GAIN, face_value
 from ..pose_models.oneposetrans.ip_adapter import (
@@ -26,7 +25,7 @@ from ..pose_models.oneposetrans.ip_adapter import (
     load_adapter_file,
     style_preset_scales,
 )
-from .model_folders import ensure_model_folder, model_files
+from .model_folders import ensure_model_folder, insightface_pack_dir, insightface_packs, model_files
 from .oneposetrans import face_token_index
 from .oneposetrans_inject_attention import (
     FaceValueAttention,
@@ -42,18 +41,9 @@ IPADAPTER_FOLDER = "ipadapter"
 INSTANTID_FOLDER = "instantid"
 CUSTOM = "custom"
 AUTO_PACK = "auto"
-FACE_PACKS = ("antelopev2", "buffalo_l")
-"""The insightface packs of the two face files (InstantID: antelopev2, FaceID: buffalo_l), always offered."""
 NO_FACE_MODES = ("error", "continue without face")
 ensure_model_folder(IPADAPTER_FOLDER)
 ensure_model_folder(INSTANTID_FOLDER)
-
-
-def insightface_packs() -> list[str]:
-    """``auto``, then antelopev2 and buffalo_l, then the other folders of ``models/insightface/models/``."""
-    root = Path(folder_paths.models_dir) / "insightface" / "models"
-    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    return [AUTO_PACK, *FACE_PACKS, *(n for n in names if n not in FACE_PACKS)]
 
 
 def face_model_files() -> list[str]:
@@ -221,7 +211,7 @@ class OnePoseTransFace(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "insightface",
-                    options=insightface_packs(),
+                    options=[AUTO_PACK, *insightface_packs()],
                     default=AUTO_PACK,
                     tooltip="Face analysis pack in models/insightface/models/: auto = antelopev2 for "
                     "InstantID, buffalo_l for FaceID (the packs they were trained with). Needs "
@@ -311,10 +301,10 @@ class OnePoseTransFace(io.ComfyNode):
                 face.face_pack,
                 pack,
             )
-        pack_dir = Path(folder_paths.models_dir) / "insightface" / "models" / pack
+        pack_dir = insightface_pack_dir(pack)
         use_gpu = comfy.model_management.get_torch_device().type == "cuda"
-        app = load_face_analysis(pack_dir, det_size, use_gpu, face.face_pack)
-        embedding = first_face_embeddings(app, image[:1], normed=face.normed_embedding)[0]
+        app = load_face_analysis(pack_dir, det_size, use_gpu, face.face_pack, user="OnePoseTrans Face")
+        embedding = face_embeddings(app, image[:1], normed=face.normed_embedding)[0]
         if embedding is None:
             if no_face == "error":
                 raise OnePoseTransError(

@@ -136,8 +136,9 @@ def on_tiny_models(prompt: dict[str, Any], tiny_models: dict[str, Path], width: 
     """An example's API prompt on the tiny test models: tiny checkpoint (SDXL when the example's checkpoint
     name says "xl", else SD1.5) and the matching ControlNet, IP-Adapter and InstantID files (written by
     :func:`write_tiny_injection_files` when the prompt needs them; the Face node gets InstantID on SDXL and
-    FaceID on SD1.5, its insightface pack unchanged), a small canvas, ``steps`` sampling steps,
-    a small estimator input, 2 tuner steps on 64 px crops (same graph otherwise; a deep copy)."""
+    FaceID on SD1.5, its insightface pack unchanged), a small canvas, ``steps`` sampling steps, a small
+    estimator input, face detector size 128, 2 tuner steps on 64 px crops (same graph otherwise; a deep
+    copy)."""
     prompt = copy.deepcopy(without_meta(prompt))
     kinds = {node["class_type"] for node in prompt.values()}
     sdxl = any("xl" in str(node["inputs"].get("ckpt_name", "")).lower() for node in prompt.values())
@@ -163,6 +164,8 @@ def on_tiny_models(prompt: dict[str, Any], tiny_models: dict[str, Path], width: 
             inputs["ipadapter"] = _tiny_name(TINY_IPADAPTER[base])
         elif kind == "PT_OnePoseTransFace":
             inputs["face_model"] = TINY_FACE_MODELS[base]
+            inputs["det_size"] = 128
+        elif kind == "PT_FaceSimilarity":
             inputs["det_size"] = 128
         elif kind == "PT_OnePoseTransTuner":
             inputs["steps"], inputs["crop_size"], inputs["eval_samples"] = 2, 64, 1

@@ -14,7 +14,7 @@ Modules (each documents its data contract):
 * :mod:`.ip_adapter` -- IP-Adapter files, cross-attention layer numbering, image projection, style presets.
 * :mod:`.instantid` -- InstantID's face Resampler and the face value written at the "face" token.
 * :mod:`.faceid` -- IP-Adapter FaceID's face projection (SD1.5 face part) and which face file a file is.
-* :mod:`.face` -- the source's ArcFace embedding with insightface (optional dependency).
+* the source's ArcFace embedding: :mod:`pose_models.faces` (shared with the face similarity node).
 """
 
 from .blocks import (

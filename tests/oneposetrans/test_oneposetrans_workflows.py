@@ -49,8 +49,13 @@ def test_example_runs_on_the_tiny_models_and_the_pose_steers_it(host, tiny_model
     face = ids["PT_OnePoseTransFace"]
     assert prompt[face]["inputs"]["face_model"].startswith(face_model)
     decode = ids["VAEDecode"]
-    result = host.run(prompt, capture=(decode, ids["PT_OnePoseTransTuner"], face)).raise_on_error()
+    similarity = ids["PT_FaceSimilarity"]
+    captured = (decode, ids["PT_OnePoseTransTuner"], face, similarity)
+    result = host.run(prompt, capture=captured).raise_on_error()
     assert result.value(face, 1) is True  # the face part ran (the tiny detector finds the blob)
+    # the identity check compared the source with the one output (which may or may not show a blob)
+    assert result.value(similarity, 2).splitlines()[0].startswith("image 1: ")
+    assert result.outputs[similarity]["text"] == [result.value(similarity, 2)]
     (saved,) = result.images(ids["SaveImage"])
     image = np.asarray(Image.open(saved), dtype=np.float32)
     assert image.shape == (64, 64, 3) and image.std() > 0
