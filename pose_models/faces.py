@@ -56,10 +56,33 @@ def load_face_analysis(
     """An ``insightface.app.FaceAnalysis`` (detection + recognition only) on the pack folder ``pack_dir``
     (``models/insightface/models/antelopev2``); never downloads. ``pack``: the pack to name in errors
     (``antelopev2`` for InstantID, ``buffalo_l`` for FaceID); ``user``: who needs insightface, for the
-    error when it is not installed. Raises :class:`FaceAnalysisError`."""
+    error when it is not installed. Raises :class:`FaceAnalysisError`.
+
+    The last one loaded is kept (:data:`_LOADED`) and returned again while the folder, ``det_size`` and
+    ``use_gpu`` are the same and no ``.onnx`` file changed: loading a pack takes seconds (antelopev2's
+    recognition model is 250 MB), and a graph re-runs this on every new image."""
     problem = face_pack_problem(pack_dir)
     if problem is not None:
         raise FaceAnalysisError(f"insightface pack not usable: {problem}. {_pack_fix(pack)}.")
+    key = (str(pack_dir.resolve()), int(det_size), bool(use_gpu), _pack_signature(pack_dir))
+    if key in _LOADED:
+        return _LOADED[key]
+    app = _new_face_analysis(pack_dir, det_size, use_gpu, pack, user)
+    _LOADED.clear()
+    _LOADED[key] = app
+    return app
+
+
+_LOADED: dict[tuple[object, ...], object] = {}
+"""At most one loaded ``FaceAnalysis``, keyed by folder, detector size, device and pack signature."""
+
+
+def _pack_signature(pack_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """``(name, size, mtime_ns)`` of every ``.onnx`` file of the pack: changes when a file is replaced."""
+    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in pack_dir.glob("*.onnx")))
+
+
+def _new_face_analysis(pack_dir: Path, det_size: int, use_gpu: bool, pack: str, user: str) -> object:
     try:
         from insightface.app import FaceAnalysis
     except ImportError as error:

@@ -16,6 +16,7 @@ from pose_models.faces import (
     FaceAnalysisError,
     cosine_similarity,
     face_embeddings,
+    load_face_analysis,
     reference_indices,
     similarity_report,
 )
@@ -70,6 +71,31 @@ def test_face_choice_and_progress():
     assert app.seen[0] == (8, 8, 3)
     with pytest.raises(ValueError, match="choose"):
         face_embeddings(app, images, choose="smallest")
+
+
+@pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+def test_loaded_pack_is_reused_until_something_changes(tmp_path):
+    pytest.importorskip("insightface", reason="insightface is not installed")
+    from tiny_models.insightface_models import write_tiny_insightface
+
+    pack = write_tiny_insightface(tmp_path, "antelopev2")
+    app = load_face_analysis(pack, DET_SIZE, False)
+    assert load_face_analysis(pack, DET_SIZE, False) is app
+    other_size = load_face_analysis(pack, 2 * DET_SIZE, False)
+    assert other_size is not app
+    assert load_face_analysis(pack, 2 * DET_SIZE, False) is other_size
+    replaced = write_tiny_insightface(tmp_path, "antelopev2", seed=1)  # new recognition weights, same names
+    fresh = load_face_analysis(replaced, 2 * DET_SIZE, False)
+    assert fresh is not other_size
+    image = torch.from_numpy(face_blob_rgb()).float()[None] / 255
+    (old,), (new,) = face_embeddings(other_size, image), face_embeddings(fresh, image)
+    assert not np.allclose(old, new)  # the replaced file is what runs now
+
+
+def face_blob_rgb() -> np.ndarray:
+    from tiny_models.insightface_models import face_blob_image
+
+    return np.ascontiguousarray(face_blob_image(128, 128, sigma=0.1)[:, :, ::-1])
 
 
 # --- through the host -------------------------------------------------------------------------------
