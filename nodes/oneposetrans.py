@@ -360,11 +360,12 @@ def _patches_by_block(model: Any, lora: dict[str, torch.Tensor]) -> dict[str, di
 
 
 def apply_block_weights(
-    model: Any, lora: dict[str, torch.Tensor], weights: BlockWeights, strength: float
+    model: Any, patches_by_block: dict[str, dict[str, Any]], weights: BlockWeights, strength: float
 ) -> Any:
-    """A clone of ``model`` with the LoRA added per block at ``strength · weights.strength(block)``."""
+    """A clone of ``model`` with the LoRA (:func:`_patches_by_block`) added per block at
+    ``strength · weights.strength(block)``."""
     patched = model.clone()
-    for block, patches in _patches_by_block(model, lora).items():
+    for block, patches in patches_by_block.items():
         scale = strength * weights.strength(block)
         if scale != 0.0:
             patched.add_patches(patches, scale)
@@ -447,18 +448,17 @@ class OnePoseTransLoRABlocks(io.ComfyNode):
                     "damaged or not a LoRA: save it again."
                 ) from error
         arch = architecture(model)
+        patches = _patches_by_block(model, lora)
         if preset == CUSTOM:
-            known = set(_patches_by_block(model, lora))
-            weights = parse_block_weights(block_weights, known)
+            weights = parse_block_weights(block_weights, set(patches))
         else:
             weights = preset_block_weights(preset, arch)
-        return io.NodeOutput(apply_block_weights(model, lora, weights, strength))
+        return io.NodeOutput(apply_block_weights(model, patches, weights, strength))
 
 
 class OnePoseTransCaption(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        part = "tooltip"
         return io.Schema(
             node_id="PT_OnePoseTransCaption",
             display_name="OnePoseTrans Caption",
@@ -479,10 +479,8 @@ class OnePoseTransCaption(io.ComfyNode):
                     io.String.Input(
                         name,
                         default="",
-                        **{
-                            part: f"{name.capitalize()} of the source person, in words "
-                            "(empty = left out). Do not use the word 'face'."
-                        },
+                        tooltip=f"{name.capitalize()} of the source person, in words (empty = left out). "
+                        "Do not use the word 'face'.",
                     )
                     for name in ("hat", "clothes", "pants", "shoes", "jewelry", "other")
                 ],
