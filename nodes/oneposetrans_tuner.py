@@ -31,6 +31,7 @@ from ..pose_models.oneposetrans import (
     LoraFactors,
     OnePoseTransError,
     TunerSettings,
+    center_square_crop,
     init_lora_factors,
     lora_state_dict,
     prediction_loss_weight,
@@ -122,18 +123,6 @@ def encode_caption(clip: Any, caption: str) -> tuple[torch.Tensor, torch.Tensor 
     with torch.no_grad():
         cond, pooled = clip.encode_from_tokens(clip.tokenize(caption), return_pooled=True)
     return cond.clone(), None if pooled is None else pooled.clone()
-
-
-def center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Short side resized to ``size`` and the centre ``size x size`` crop of ``image [1, H, W, 3]``."""
-    _, height, width, _ = image.shape
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    resized = torch.nn.functional.interpolate(
-        image.movedim(-1, 1), size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
-    ).movedim(1, -1)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return resized[:, top : top + size, left : left + size].clamp(0.0, 1.0)
 
 
 def encode_images(vae: Any, model: Any, pixels: torch.Tensor) -> torch.Tensor:
@@ -234,15 +223,6 @@ def _show_loss(step: int, total: int, loss: float) -> None:
         LOG.debug("no progress text channel in this host")
 
 
-def _training_views(image: torch.Tensor, settings: TunerSettings, generator: torch.Generator) -> torch.Tensor:
-    """``steps·batch`` random crops ``[N, S, S, 3]``; each picks a random image of the IMAGE batch."""
-    views = []
-    for _ in range(settings.steps * settings.batch_size):
-        index = int(torch.randint(0, image.shape[0], (1,), generator=generator))
-        views.append(random_square_crops(image[index : index + 1], settings.crop_size, 1, generator))
-    return torch.cat(views)
-
-
 def evaluation_loss(loss_fn: _LossFunction, x0: torch.Tensor, samples: int, seed: int, chunk: int) -> float:
     """Mean loss of ``x0 [1, C, h, w]`` over ``samples`` fixed timesteps (evenly spaced over 0..999) and
     fixed noise drawn from ``seed``."""
@@ -311,8 +291,9 @@ def tune(
     height, width = image.shape[1:3]
     with torch.inference_mode(False):
         generator = torch.Generator().manual_seed(settings.seed)
-        pixels = _training_views(image[..., :3].float().cpu(), settings, generator)
-        eval_pixels = center_crop(image[:1, ..., :3].float().cpu(), settings.crop_size)
+        count = settings.steps * settings.batch_size
+        pixels = random_square_crops(image[..., :3].float().cpu(), settings.crop_size, count, generator)
+        eval_pixels = center_square_crop(image[:1, ..., :3].float().cpu(), settings.crop_size)
         latents = encode_images(vae, model, torch.cat([eval_pixels, pixels]))
         eval_latent, latents = latents[:1], latents[1:]
         cond, pooled = encode_caption(clip, caption)

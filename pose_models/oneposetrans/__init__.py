@@ -41,6 +41,7 @@ from .ip_adapter import (
 from .lora_format import LoraFactors, init_lora_factors, lora_key_prefix, lora_state_dict
 from .training import (
     TunerSettings,
+    center_square_crop,
     check_crop_size,
     parse_targets,
     prediction_loss_weight,
@@ -60,6 +61,7 @@ __all__ = [
     "LoraFactors",
     "OnePoseTransError",
     "TunerSettings",
+    "center_square_crop",
     "check_crop_size",
     "parse_targets",
     "uniform_timesteps",

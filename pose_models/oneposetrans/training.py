@@ -44,22 +44,38 @@ def parse_targets(text: str) -> tuple[str, ...]:
     return targets
 
 
-def random_square_crops(image: torch.Tensor, size: int, count: int,
-                        generator: torch.Generator) -> torch.Tensor:
-    """``count`` independent augmentations of ``image [1, H, W, 3]``: bilinear resize of the short side to
-    ``size`` then a uniformly random ``size x size`` crop (torchvision ``Resize`` + ``RandomCrop``).
-    Returns ``[count, size, size, 3]``."""
+def _resize_short_side(image: torch.Tensor, size: int) -> torch.Tensor:
+    """``image [1, H, W, 3]`` with its short side bilinearly resized to ``size`` (antialiased, torchvision
+    ``Resize``): ``[1, H', W', 3]`` with ``min(H', W') == size``."""
     _, height, width, _ = image.shape
     scale = size / min(height, width)
     new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    resized = torch.nn.functional.interpolate(image.movedim(-1, 1), size=(new_h, new_w), mode="bilinear",
-                                              align_corners=False, antialias=True).movedim(1, -1)
+    return torch.nn.functional.interpolate(image.movedim(-1, 1), size=(new_h, new_w), mode="bilinear",
+                                           align_corners=False, antialias=True).movedim(1, -1)
+
+
+def random_square_crops(images: torch.Tensor, size: int, count: int,
+                        generator: torch.Generator) -> torch.Tensor:
+    """``count`` independent augmentations of ``images [B, H, W, 3]``: each picks a uniformly random image
+    of the batch (drawn also when ``B`` is 1), resizes its short side to ``size`` (bilinear) and takes a
+    uniformly random ``size x size`` crop (torchvision ``Resize`` + ``RandomCrop``). Every image is resized
+    once. Returns ``[count, size, size, 3]``."""
+    resized = [_resize_short_side(images[i : i + 1], size) for i in range(images.shape[0])]
     crops = []
     for _ in range(count):
-        top = int(torch.randint(0, new_h - size + 1, (1,), generator=generator))
-        left = int(torch.randint(0, new_w - size + 1, (1,), generator=generator))
-        crops.append(resized[0, top:top + size, left:left + size])
+        image = resized[int(torch.randint(0, images.shape[0], (1,), generator=generator))]
+        top = int(torch.randint(0, image.shape[1] - size + 1, (1,), generator=generator))
+        left = int(torch.randint(0, image.shape[2] - size + 1, (1,), generator=generator))
+        crops.append(image[0, top:top + size, left:left + size])
     return torch.stack(crops).clamp(0.0, 1.0)
+
+
+def center_square_crop(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Short side of ``image [1, H, W, 3]`` resized to ``size``, then its centre ``size x size`` crop
+    ``[1, size, size, 3]``."""
+    resized = _resize_short_side(image, size)
+    top, left = (resized.shape[1] - size) // 2, (resized.shape[2] - size) // 2
+    return resized[:, top : top + size, left : left + size].clamp(0.0, 1.0)
 
 
 def prediction_loss_weight(sigma: torch.Tensor, prediction: str, sigma_data: float = 1.0) -> torch.Tensor:
