@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from ..pose_models.parsing import ParsingResult
 from ..pose_models.parsing.labels import PART_GROUPS
 from ..pose_models.truepose import TruePoseError, parse_group_weights
-from ..pose_models.truepose.alignment import RegionClipEnergy, region_crops
+from ..pose_models.truepose.alignment import RegionClipEnergy, region_embeddings
 from .guidance import (
     GuidanceSettings,
     check_before_sampling,
@@ -171,22 +171,22 @@ def _source_embeddings(clip: comfy.model_patcher.ModelPatcher, clip_vision: Any,
     pixels = image[..., :3].permute(0, 3, 1, 2)
     comfy.model_management.load_models_gpu([clip])
     embedder = clip.model
-    device = next(embedder.parameters()).device
-    mean = torch.tensor(clip_vision.image_mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(clip_vision.image_std, device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(clip_vision.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(clip_vision.image_std).view(1, 3, 1, 1)
     out = {}
     for group in weights:
         masks = _masks_at(parsing, group, height, width)
         masks = masks.expand(len(pixels), -1, -1) if len(masks) == 1 else masks
-        crops, present = region_crops(pixels, masks, clip_vision.image_size)
+        with torch.no_grad():
+            embeddings, present = region_embeddings(embedder, pixels, masks, clip_vision.image_size, mean,
+                                                    std)
         if not bool(present.all()):
             missing = [i for i, p in enumerate(present.tolist()) if not p]
             raise TruePoseError(
                 f"{NODE}: the source parsing has no '{group}' region in image(s) {missing}. Remove {group} "
                 "from group_weights, or check the source photo and its Human Parsing output."
             )
-        with torch.no_grad():
-            out[group] = embedder((crops.to(device) - mean) / std).float().cpu()
+        out[group] = embeddings.cpu()
     return out
 
 

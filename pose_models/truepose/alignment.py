@@ -3,6 +3,7 @@ an energy that pulls the same regions of a generated image toward them.
 
 * :func:`region_crops` -- the bounding square of a region mask, pixels outside the mask greyed, resized to
   the CLIP input size; differentiable in the image.
+* :func:`region_embeddings` -- CLIP embeddings of those crops.
 * :class:`RegionClipEnergy` -- ``E = sum_g w_g * (1 - cos(CLIP(crop_g(image)), e_g))`` per image, over the
   groups whose target region is present.
 
@@ -69,6 +70,18 @@ def region_crops(images: torch.Tensor, masks: torch.Tensor, size: int, grey: flo
     return torch.stack(crops), torch.tensor(present, device=images.device)
 
 
+def region_embeddings(encoder: nn.Module, images: torch.Tensor, masks: torch.Tensor, size: int,
+                      mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP embeddings ``[B, D]`` (float32) of each image's region and which images have it: the
+    :func:`region_crops` of ``images [B, 3, H, W]`` / ``masks [B, H, W]``, normalised with ``mean`` and
+    ``std`` ``[1, 3, 1, 1]``, through ``encoder`` (on the encoder's device). Differentiable in the images;
+    ``present`` stays on the images' device."""
+    crops, present = region_crops(images, masks, size)
+    crops = crops.to(next(encoder.parameters()).device)
+    pixels = (crops - mean.to(crops)) / std.to(crops)
+    return encoder(pixels).float(), present
+
+
 class RegionClipEnergy(nn.Module):
     """``forward(images, target_masks) -> [B]``: ``sum_g w_g * (1 - cos(CLIP(crop_g(image)), e_g))``.
 
@@ -99,11 +112,6 @@ class RegionClipEnergy(nn.Module):
             embedding = source_embeddings[group].detach().float()
             self.register_buffer(f"source_{group}", embedding, persistent=False)
 
-    def embed(self, crops: torch.Tensor) -> torch.Tensor:
-        """CLIP embeddings ``[N, D]`` (float32) of crops ``[N, 3, size, size]`` in ``[0, 1]``."""
-        pixels = (crops - self.mean.to(crops)) / self.std.to(crops)
-        return self.encoder(pixels).float()
-
     def similarities(self, images: torch.Tensor, target_masks: Mapping[str, torch.Tensor]
                      ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """``{group: (cosine [B], present bool [B])}`` of the images' regions against the source's."""
@@ -112,8 +120,7 @@ class RegionClipEnergy(nn.Module):
         for group in self.groups:
             masks = target_masks[group]
             masks = masks.expand(batch, -1, -1) if masks.shape[0] == 1 else masks
-            crops, present = region_crops(images, masks, self.size)
-            embeds = self.embed(crops)
+            embeds, present = region_embeddings(self.encoder, images, masks, self.size, self.mean, self.std)
             source = getattr(self, f"source_{group}").to(embeds.device)
             source = source.expand(batch, -1) if source.shape[0] == 1 else source
             out[group] = (F.cosine_similarity(embeds, source, dim=-1), present)
