@@ -15,6 +15,7 @@ from ..pose_models.faces import (
     cosine_similarity,
     face_embeddings,
     load_face_analysis,
+    mean_similarity,
     reference_indices,
     similarity_report,
 )
@@ -86,11 +87,10 @@ class FaceSimilarity(io.ComfyNode):
         image_embeddings = face_embeddings(app, images, normed=True, choose="largest", on_image=step)
         similarities = [None if e is None else cosine_similarity(ref_embeddings[r], e)
                         for r, e in zip(pairs, image_embeddings, strict=True)]
-        found = [s for s in similarities if s is not None]
+        mean, found = mean_similarity(similarities)
         report = similarity_report(similarities)
         LOG.info("Face Similarity (%s): %s", insightface, report.replace("\n", "; "))
-        mean = sum(found) / len(found) if found else 0.0
-        return io.NodeOutput(mean, len(found), report, ui=ui.PreviewText(report))
+        return io.NodeOutput(0.0 if mean is None else mean, found, report, ui=ui.PreviewText(report))
 
 
 FACE_SIMILARITY_NODES: tuple[type[io.ComfyNode], ...] = (FaceSimilarity,)

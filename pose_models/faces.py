@@ -79,7 +79,8 @@ _LOADED: dict[tuple[object, ...], object] = {}
 
 def _pack_signature(pack_dir: Path) -> tuple[tuple[str, int, int], ...]:
     """``(name, size, mtime_ns)`` of every ``.onnx`` file of the pack: changes when a file is replaced."""
-    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in pack_dir.glob("*.onnx")))
+    stats = {f.name: f.stat() for f in pack_dir.glob("*.onnx")}
+    return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats.items()))
 
 
 def _new_face_analysis(pack_dir: Path, det_size: int, use_gpu: bool, pack: str, user: str) -> object:
@@ -160,13 +161,20 @@ def reference_indices(references: int, images: int) -> list[int]:
     )
 
 
+def mean_similarity(similarities: list[float | None]) -> tuple[float | None, int]:
+    """``(mean, count)`` over the images with a face (``None`` entries are images without one); the mean is
+    ``None`` when no image had a face."""
+    found = [s for s in similarities if s is not None]
+    return (sum(found) / len(found) if found else None), len(found)
+
+
 def similarity_report(similarities: list[float | None]) -> str:
     """One line per image (``image 1: 0.623`` or ``image 2: no face``), then the mean over the images with a
     face (or a line saying none had one)."""
     lines = [f"image {i}: " + ("no face" if s is None else f"{s:.3f}") for i, s in enumerate(similarities, 1)]
-    found = [s for s in similarities if s is not None]
-    if found:
-        lines.append(f"mean over {len(found)} of {len(similarities)} image(s): {sum(found) / len(found):.3f}")
+    mean, found = mean_similarity(similarities)
+    if mean is not None:
+        lines.append(f"mean over {found} of {len(similarities)} image(s): {mean:.3f}")
     else:
         lines.append(f"no face in any of the {len(similarities)} image(s)")
     return "\n".join(lines)
