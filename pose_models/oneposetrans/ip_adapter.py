@@ -144,10 +144,9 @@ def layer_projections(
             if tuple(weight.shape) != (layer.inner_dim, layer.context_dim):
                 raise OnePoseTransError(
                     f"{file_name!r}: ip_adapter.{layer.adapter_key}.{projection} is {tuple(weight.shape)}, "
-                    "the "
-                    f"MODEL's layer {layer.host_block} needs ({layer.inner_dim}, {layer.context_dim}). "
-                    "The file "
-                    "is for another model family (SDXL vs SD1.5); pick the one made for this checkpoint."
+                    f"the MODEL's layer {layer.host_block} needs ({layer.inner_dim}, {layer.context_dim}). "
+                    "The file is for another model family (SDXL vs SD1.5); pick the one made for this "
+                    "checkpoint."
                 )
             entry[projection] = weight.float()
         out[layer.adapter_key] = entry
