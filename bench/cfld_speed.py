@@ -1,9 +1,12 @@
 """CFLD speed: our port (pose_models.cfld) vs the official code, same machine, settings and inputs, one run.
 
-Run it in the reference venv (see tests/cfld/reference/generate_references.py), which can import both::
+Run it where the official code's pinned packages import (the reference venv of
+tests/cfld/reference/generate_references.py, or ``bench/gpu_suite.py``, which installs them beside any
+Python): ``--official`` is a checkout of github.com/YanzuoLu/CFLD (git-ignored ``bench/official/CFLD``
+by default; this repository never contains it)::
 
-    /tmp/cfld_ref/venv/bin/python bench/cfld_speed.py --official /tmp/cfld_src            # tiny, CPU
-    python bench/cfld_speed.py --official CFLD --size full --device cuda --dtype float16   # GPU
+    /tmp/cfld_ref/venv/bin/python bench/cfld_speed.py                                   # tiny, CPU
+    python bench/cfld_speed.py --size full --device cuda --dtype float16 --steps 50     # the GPU goal
 
 ``--size tiny`` is the parity configuration with its deterministic weights; ``--size full`` the release
 architecture (Swin-B, SD1.5 UNet) with random weights copied from the official modules into ours. Both
@@ -12,6 +15,7 @@ draw is replaced by the same injected noise), so their outputs can be compared: 
 max abs difference of the final latents next to the times. Time per image = (conditions + all sampling
 steps) / batch, best of ``--repeats``; on CUDA also peak allocated memory per run. The official code runs
 with SDPA in place of xformers and under autocast when ``--dtype float16`` (its fp16 inference mode).
+Goal on a GPU (release architecture, fp16): ours >= 2x faster per image at equal output.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import harness
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "tests" / "cfld" / "reference"
-sys.path[:0] = [str(REPO), str(REFERENCE)]
+REFERENCE = harness.REPO / "tests" / "cfld" / "reference"
+sys.path.insert(0, str(REFERENCE))
 
 import generate_references as gen  # noqa: E402
 import tiny_inputs as T  # noqa: E402
@@ -38,6 +42,23 @@ import tiny_inputs as T  # noqa: E402
 from pose_models.cfld import load_release, pose_input  # noqa: E402
 
 logger = logging.getLogger("bench.cfld_speed")
+
+DEFAULT_OFFICIAL = harness.REPO / "bench" / "official" / "CFLD"
+OFFICIAL_FILES = ("models/unet.py", "models/swin_transformer.py", "pose_transfer_test.py", "pose_utils.py",
+                  "defaults/__init__.py", "pretrained_models/unet/config.json",
+                  "pretrained_models/scheduler/scheduler_config.json")
+"""Files of the official checkout the bench imports or reads."""
+GOAL = 2.0
+"""Official time per image / ours, on a GPU with the release architecture."""
+
+
+def official_problem(folder: Path) -> str | None:
+    """Why ``folder`` is not a usable checkout of the official code, or ``None`` when it is."""
+    missing = [name for name in OFFICIAL_FILES if not (folder / name).is_file()]
+    if not missing:
+        return None
+    return (f"the official CFLD code is not at {folder} ({', '.join(missing[:3])} missing): "
+            f"git clone https://github.com/YanzuoLu/CFLD {folder}")
 
 
 class _Autocast:
@@ -118,7 +139,8 @@ def timed(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--official", type=Path, required=True, help="checkout of YanzuoLu/CFLD")
+    parser.add_argument("--official", type=Path, default=DEFAULT_OFFICIAL,
+                        help="checkout of YanzuoLu/CFLD (default: bench/official/CFLD)")
     parser.add_argument("--size", choices=("tiny", "full"), default="tiny")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
@@ -126,7 +148,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: stable timings)")
+    parser.add_argument("--json", type=Path, help="also write the result rows here (bench/gpu_suite.py)")
     args = parser.parse_args()
+    problem = official_problem(args.official)
+    if problem:
+        parser.error(problem)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     _OFFICIAL.append(args.official.resolve())
@@ -179,10 +205,22 @@ def main() -> None:
         per_image, peak, _ = results[name]
         logger.info("%-8s %8.3f s/image  peak %s", name, per_image,
                     "n/a (CPU)" if peak != peak else f"{peak:.2f} GiB")
-    logger.info("size=%s device=%s dtype=%s batch=%d steps=%d threads=%d", args.size, device, args.dtype,
-                args.batch, args.steps, args.threads)
+    settings = (f"size={args.size} device={device} dtype={args.dtype} batch={args.batch} steps={args.steps} "
+                f"threads={args.threads}, best of {args.repeats}")
+    logger.info(settings)
+    speedup = results["official"][0] / results["ours"][0]
     logger.info("speed-up (official / ours): %.2fx   final latents max|diff| %.2e (max|x| %.1f)",
-                results["official"][0] / results["ours"][0], diff, scale)
+                speedup, diff, scale)
+    at_goal = device.type == "cuda" and args.size == "full"
+    peaks = {name: None if results[name][1] != results[name][1] else results[name][1] for name in results}
+    harness.write_rows(args.json, [harness.Row(
+        bench="cfld",
+        metric=f"CFLD per image ({args.size}, {args.dtype}, {args.steps} steps, batch {args.batch})",
+        ours=results["ours"][0], baseline=results["official"][0],
+        goal=f">= {GOAL:.0f}x faster than the official code",
+        met=speedup >= GOAL if at_goal else None, peak_gib=peaks["ours"],
+        note=f"final latents max|diff| {diff:.2e} (max|x| {scale:.1f}); official peak {peaks['official']}",
+    )], settings)
 
 
 if __name__ == "__main__":

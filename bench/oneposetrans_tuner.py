@@ -24,7 +24,8 @@ The bench venv (peft is not in the CI venv; it must stay untouched)::
 
 (no diffusers in it, next to the host's torchvision; on CPU torch that CUDA-built torchvision imports only
 after ``tests/comfy_host/torchvision_fix.declare_torchvision_ops()``, which the bench calls before peft and
-transformers load). Commands::
+transformers load). Without peft (the CI venv, the suite's dry run) the tuner runs alone and only its wall
+time and memory are reported. Commands::
 
     /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py              # tiny SD1.5, CPU, 64 px crops
     /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py --crops 64 128 --steps 12 --rounds 3
@@ -32,8 +33,8 @@ transformers load). Commands::
     /tmp/otbench/venv/bin/python bench/oneposetrans_tuner.py --device cuda   # full-size SDXL, recipe
 
 ``--device cuda`` writes an SDXL-shaped checkpoint at the real sizes (UNet 2.6 B parameters, CLIP-L,
-CLIP-G, VAE; random weights, fp16, about 7 GB, with the tiny-model layout writer) and defaults to the
-recipe: 60 steps, batch 2, 512 px crops.
+CLIP-G, VAE; random weights, fp16, about 7 GB, with the tiny-model layout writer; ``--checkpoint FILE``
+uses one written earlier) and defaults to the recipe: 60 steps, batch 2, 512 px crops.
 
 Also reported: the bytes autograd keeps for the backward pass (distinct storages, the models' own weights
 left out), which shows per-forward weight copies the CPU cannot show as peak memory.
@@ -52,32 +53,27 @@ its own SDXL config (checked with meta tensors).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import harness
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-TESTS = REPO / "tests"
-sys.path[:0] = [str(TESTS), str(TESTS / "comfy_host")]
-sys.path.append(str(REPO))
-
-from full_size_models import write_full_size_sdxl  # noqa: E402
-from host_inprocess import start_in_process_host  # noqa: E402
-from host_install import host_tree  # noqa: E402
-from host_tree import prepare_host_tree  # noqa: E402
-from oneposetrans.oneposetrans_graphs import tuner_prompt, write_source  # noqa: E402
-from tiny_models.sd_checkpoints import write_sd15_checkpoint, write_sdxl_checkpoint  # noqa: E402
+from harness import Row, module_ending
+from oneposetrans.oneposetrans_graphs import tuner_prompt, write_source
 
 logger = logging.getLogger("bench.oneposetrans_tuner")
 
 RANK, ALPHA, LEARNING_RATE, WEIGHT_DECAY, BATCH = 32, 32.0, 1e-3, 1e-2, 2
+WALL_GOAL, MEMORY_GOAL = 15.0, 24.0
+"""The official recipe on an H100: tuner node wall time (s) and peak GPU memory (GiB)."""
+STEP_GOAL = 1.1
+"""Tuner step / hand-written peft step."""
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
@@ -250,76 +246,57 @@ def baseline_steps(unet: torch.nn.Module, capture: TunerCapture, steps: int, see
     return times
 
 
-def reset_peak(cuda: bool) -> None:
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+def gib(value: float | None) -> str:
+    return "n/a (CPU)" if value is None else f"{value:.2f} GiB"
 
 
-def peak_gb(cuda: bool) -> str:
-    return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GB" if cuda else "n/a (CPU)"
-
-
-def module_ending(suffix: str) -> Any:
-    return next(m for n, m in sys.modules.items() if n.endswith(suffix))
-
-
-def configure_host(tree: Path, device: str) -> None:
-    """Host flags before ``comfy.model_management`` loads: SDPA attention (as GPU hosts and peft's
-    baseline on the same module use), ``--cpu`` for the CPU bench."""
-    from torchvision_fix import declare_torchvision_ops
-
-    declare_torchvision_ops()
-    sys.path.insert(0, str(tree))
-    import comfy.cli_args
-
-    comfy.cli_args.args.use_pytorch_cross_attention = True
-    comfy.cli_args.args.cpu = device == "cpu"
-
-
-def bench_crop(host: Any, checkpoint: Path, source: str, crop: int, args: argparse.Namespace) -> dict:
-    """Alternating rounds of tuner graph and baseline at one crop size; medians, wall times, peaks."""
+def bench_crop(host: Any, checkpoint: str, source: str, crop: int, args: argparse.Namespace) -> dict:
+    """Alternating rounds of tuner graph and baseline (when peft is installed) at one crop size; medians,
+    wall times, peaks."""
     import comfy.model_management
 
     cuda = args.device == "cuda"
     tuner_module = module_ending("nodes.oneposetrans_tuner")
     node_module = module_ending("nodes.oneposetrans")
     tuner_times, baseline_times, walls = [], [], []
-    tuner_peak = baseline_peak = "n/a (CPU)"
+    tuner_peak = baseline_peak = None
     unet, tuner_saved, baseline_saved = None, 0, None
     for round_index in range(args.rounds):
         capture = TunerCapture()
-        prompt = tuner_prompt(checkpoint.name, source, steps=args.steps, batch_size=BATCH, crop_size=crop,
+        prompt = tuner_prompt(checkpoint, source, steps=args.steps, batch_size=BATCH, crop_size=crop,
                               rank=RANK, alpha=ALPHA, learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY,
                               eval_samples=0, seed=round_index, lora_dtype="fp16")
         comfy.model_management.soft_empty_cache()
-        reset_peak(cuda)
+        harness.reset_peak_memory()
         with Instrument(tuner_module, node_module, capture, cuda):
             host.run(prompt, keep_cache=True).raise_on_error()
-        tuner_peak = peak_gb(cuda)
+        tuner_peak = harness.peak_memory_gib()
         tuner_times += capture.step_times(args.warmup)
         tuner_saved = max(tuner_saved, capture.saved.peak)
         walls += capture.wall
+        if not args.peft:
+            continue
         if cuda:
             comfy.model_management.unload_all_models()
             comfy.model_management.soft_empty_cache()
         device = capture.loss_fn.device
-        unet = peft_unet(checkpoint, device) if unet is None else unet.to(device)
-        reset_peak(cuda)
+        path = Path(host.models_dir) / "checkpoints" / checkpoint
+        unet = peft_unet(path, device) if unet is None else unet.to(device)
+        harness.reset_peak_memory()
         check_same_targets(unet, capture.loss_fn.patcher)
         baseline_saved = baseline_saved or SavedForBackward(storages(unet))
         baseline_times += baseline_steps(unet, capture, args.steps, round_index, baseline_saved)[
             args.warmup + 1 :
         ]
-        baseline_peak = peak_gb(cuda)
+        baseline_peak = harness.peak_memory_gib()
         if cuda:
             unet.to("cpu")
             comfy.model_management.soft_empty_cache()
     return {"crop": crop, "tuner": statistics.median(tuner_times),
-            "baseline": statistics.median(baseline_times),
+            "baseline": statistics.median(baseline_times) if baseline_times else None,
             "wall": min(walls), "tuner_peak": tuner_peak, "baseline_peak": baseline_peak,
             "samples": (len(tuner_times), len(baseline_times)),
-            "saved": (tuner_saved / 2**20, baseline_saved.peak / 2**20)}
+            "saved": (tuner_saved / 2**20, baseline_saved.peak / 2**20 if baseline_saved else None)}
 
 
 def main() -> None:
@@ -328,46 +305,61 @@ def main() -> None:
                         help="cpu: tiny SD1.5; cuda: full-size random SDXL (the recipe)")
     parser.add_argument("--model", choices=["tiny-sd15", "tiny-sdxl", "full-sdxl"],
                         help="checkpoint (cpu: tiny-sd15, cuda: full-sdxl)")
+    parser.add_argument("--checkpoint", type=Path, help="an existing checkpoint file of --model's kind")
     parser.add_argument("--crops", type=int, nargs="+", help="crop sides in px (cpu 64, cuda 512)")
     parser.add_argument("--steps", type=int, help="steps per round (cpu 10, cuda 60)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating tuner/baseline rounds")
     parser.add_argument("--warmup", type=int, default=2, help="steps of each round left out of the median")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = least noise)")
+    parser.add_argument("--json", type=Path, help="also write the result rows here (bench/gpu_suite.py)")
     args = parser.parse_args()
+    harness.check_device(args.device)
     cuda = args.device == "cuda"
-    if cuda and not torch.cuda.is_available():
-        parser.error("--device cuda: torch sees no CUDA device (is the bench venv's torch a CUDA build?)")
     args.model = args.model or ("full-sdxl" if cuda else "tiny-sd15")
     args.crops = args.crops or ([512] if cuda else [64])
     args.steps = args.steps or (60 if cuda else 10)
     if args.steps <= args.warmup + 1:
         parser.error(f"--steps must exceed --warmup + 1 ({args.warmup + 1})")
+    args.peft = importlib.util.find_spec("peft") is not None
+    if not args.peft:
+        logger.warning("peft is not installed: the tuner runs without its hand-written peft baseline")
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logger.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as scratch:
-        tree = prepare_host_tree(host_tree(), Path(scratch) / "ComfyUI",
-                                 [TESTS / "host_plugins" / "pt_test_models"])
-        folder = tree / "models" / "checkpoints"
-        folder.mkdir(parents=True, exist_ok=True)
-        writers = {"tiny-sd15": write_sd15_checkpoint, "tiny-sdxl": write_sdxl_checkpoint,
-                   "full-sdxl": write_full_size_sdxl}
-        checkpoint = writers[args.model](folder / f"bench_{args.model}.safetensors")
-        name = args.model
-        configure_host(tree, args.device)
-        host = start_in_process_host(tree)
+        tree = harness.prepare_tree(Path(scratch))
+        checkpoint = harness.checkpoint(tree, args.model, args.checkpoint, args.device)
+        host = harness.start_host(tree, args.device)
         (tree / "input").mkdir(exist_ok=True)
         source = write_source(tree / "input")
-        rows = [bench_crop(host, checkpoint, source, crop, args) for crop in args.crops]
-    logger.info(f"{name} on {args.device} ({args.threads} CPU thread(s)), rank {RANK}, batch {BATCH}, "
+        results = [bench_crop(host, checkpoint, source, crop, args) for crop in args.crops]
+    settings = (f"{args.model} on {args.device} ({args.threads} CPU thread(s)), rank {RANK}, batch {BATCH}, "
                 f"{args.steps} steps x {args.rounds} rounds, median after {args.warmup} warm-up steps")
+    logger.info(settings)
     logger.info("crop | tuner step s | peft step s | tuner x peft | tuner node wall s | peak tuner | "
                 "peak peft | saved for backward MiB (tuner, peft) | steps timed (tuner, peft)")
-    for row in rows:
-        logger.info(f"{row['crop']} | {row['tuner']:.4f} | {row['baseline']:.4f} | "
-                    f"{row['tuner'] / row['baseline']:.2f}x | {row['wall']:.2f} | {row['tuner_peak']} | "
-                    f"{row['baseline_peak']} | {row['saved'][0]:.1f}, {row['saved'][1]:.1f} | "
-                    f"{row['samples']}")
+    rows = []
+    for r in results:
+        baseline = "n/a" if r["baseline"] is None else f"{r['baseline']:.4f}"
+        ratio = "n/a" if r["baseline"] is None else f"{r['tuner'] / r['baseline']:.2f}x"
+        saved = f"{r['saved'][0]:.1f}, " + ("n/a" if r["saved"][1] is None else f"{r['saved'][1]:.1f}")
+        logger.info(f"{r['crop']} | {r['tuner']:.4f} | {baseline} | {ratio} | {r['wall']:.2f} | "
+                    f"{gib(r['tuner_peak'])} | {gib(r['baseline_peak'])} | {saved} | {r['samples']}")
+        recipe = cuda and args.model == "full-sdxl" and r["crop"] == 512 and args.steps == 60
+        rows.append(Row(
+            bench="oneposetrans", metric=f"OnePoseTrans tuner node, {args.model}, {r['crop']} px, "
+                                         f"{args.steps} steps, batch {BATCH}",
+            ours=r["wall"], goal=f"<= {WALL_GOAL:.0f} s and <= {MEMORY_GOAL:.0f} GiB (H100, official recipe)",
+            met=(r["wall"] <= WALL_GOAL and r["tuner_peak"] <= MEMORY_GOAL) if recipe else None,
+            peak_gib=r["tuner_peak"], note="node wall time: VAE encode, caption, model load, training"))
+        if r["baseline"] is not None:
+            rows.append(Row(
+                bench="oneposetrans", metric=f"OnePoseTrans tuner step vs peft LoRA step, {args.model}, "
+                                             f"{r['crop']} px",
+                ours=r["tuner"], baseline=r["baseline"], goal=f"<= {STEP_GOAL}x peft",
+                met=r["tuner"] / r["baseline"] <= STEP_GOAL, peak_gib=r["tuner_peak"],
+                note=f"peft peak {gib(r['baseline_peak'])}; steps timed {r['samples']}"))
+    harness.write_rows(args.json, rows, settings)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@ Runs the real ComfyUI host in process (the test harness's host tree, tiny SD1.5 
 random-weight OpenPose body network in the released layout; no GPU, no downloads)::
 
     python bench/reposedm_guidance.py                       # 64 and 256 px, 8 steps, estimator box 184
-    python bench/reposedm_guidance.py --sizes 512 --steps 20 --box-size 368 --repeats 3   # the GPU goal
-    python bench/reposedm_guidance.py --sizes 512 --steps 20 --decoder taesd   # the fast configuration
+    python bench/reposedm_guidance.py --sizes 512 --steps 20 --box-size 368 --decoder taesd   # the GPU goal
+    python bench/reposedm_guidance.py --sizes 512 --steps 20 --box-size 368   # the full VAE decode
 
 With CUDA the checkpoint defaults to ``full-sd15``: SD1.5's UNet, VAE and CLIP-L at their real sizes with
 random fp16 weights (``bench/full_size_models.py``), so the ratio weighs a real UNet step against a real
-decode and estimator pass; on the CPU to the tiny SD1.5 (``--model`` picks either).
+decode and estimator pass; on the CPU to the tiny SD1.5 (``--model`` picks either; ``--checkpoint FILE``
+uses a file written earlier, as ``bench/gpu_suite.py`` does).
 
 Per size, the two graphs differ only in the MODEL the KSampler gets (the checkpoint's, or Pose Guidance on
 it with guidance on half of the steps: window 0.5 -> 1.0, x0 mode, analytic field). Each graph runs once
@@ -26,55 +27,18 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-TESTS = REPO / "tests"
-sys.path[:0] = [str(TESTS), str(TESTS / "comfy_host")]
-sys.path.append(str(REPO))
-
-from full_size_models import write_full_size_sd15  # noqa: E402
-from host_inprocess import start_in_process_host  # noqa: E402
-from host_install import host_tree  # noqa: E402
-from host_tree import prepare_host_tree  # noqa: E402
-from tiny_models import write_tiny_models  # noqa: E402
-from tiny_models.body_pose import write_body_pose_model  # noqa: E402
-from tiny_models.taesd import write_random_taesd  # noqa: E402
+import harness
+from harness import Row, Timed, module_ending
+from tiny_models.body_pose import write_body_pose_model
+from tiny_models.taesd import write_random_taesd
 
 logger = logging.getLogger("bench.reposedm_guidance")
 
-CHECKPOINTS = ("tiny-sd15", "full-sd15")
-
-
-class Timed:
-    """Replaces ``owner.name`` (a function or method) by a timed wrapper while the context is open."""
-
-    def __init__(self, owner: Any, name: str) -> None:
-        self.owner, self.name, self.times = owner, name, []
-        self.original: Callable[..., Any] = getattr(owner, name)
-
-    def __enter__(self) -> Timed:
-        original = self.original
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            synchronize()
-            start = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                synchronize()
-                self.times.append(time.perf_counter() - start)
-
-        setattr(self.owner, self.name, timed)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        setattr(self.owner, self.name, self.original)
+GOAL = 1.5
+"""Guided sampling (TAESD decoder, guidance on half of the steps) / unguided, on a GPU at 512 px."""
 
 
 def prompt_for(guided: bool, size: int, steps: int, seed: int, ckpt: str, box_size: int,
@@ -173,62 +137,35 @@ def prompt_for(guided: bool, size: int, steps: int, seed: int, ckpt: str, box_si
     return prompt
 
 
-def synchronize() -> None:
-    """Wait for queued CUDA work, so that a timed call includes its kernels (no-op on the CPU)."""
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def peak_memory_reset() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-
-
-def peak_memory_mb(rss_before: float) -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MB CUDA peak"
-    return (
-        f"+{(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024:.0f} MB RSS peak growth"
-    )
-
-
-def module_ending(suffix: str) -> Any:
-    return next(m for n, m in sys.modules.items() if n.endswith(suffix))
+def rss_growth_mb(rss_before: float) -> float:
+    """Growth of the process's peak RSS in MB (0 once an earlier configuration reached a higher peak)."""
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=harness.default_device())
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256], help="image sides in px")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--box-size", type=int, default=184, help="estimator input height (368 = reference)")
-    parser.add_argument("--model", choices=list(CHECKPOINTS),
-                        help="tiny-sd15 (default without CUDA) or full-sd15: SD1.5 at its real sizes, random "
+    parser.add_argument("--model", choices=["tiny-sd15", "full-sd15"],
+                        help="tiny-sd15 (default on the CPU) or full-sd15: SD1.5 at its real sizes, random "
                         "weights (default with CUDA)")
+    parser.add_argument("--checkpoint", type=Path, help="an existing checkpoint file of --model's kind")
     parser.add_argument("--decoder", choices=("vae", "taesd"), default="vae",
                         help="the guidance decodes x0 with the checkpoint's VAE or TAESD (random weights)")
+    parser.add_argument("--json", type=Path, help="also write the result rows here (bench/gpu_suite.py)")
     args = parser.parse_args()
-    import torch
-
-    args.model = args.model or ("full-sd15" if torch.cuda.is_available() else "tiny-sd15")
+    harness.check_device(args.device)
+    args.model = args.model or ("full-sd15" if args.device == "cuda" else "tiny-sd15")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logger.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as scratch:
-        tree = prepare_host_tree(
-            host_tree(), Path(scratch) / "ComfyUI", [TESTS / "host_plugins" / "pt_test_models"]
-        )
-        models = write_tiny_models(tree / "models")
-        checkpoint = models["sd15"].name
-        if args.model == "full-sd15":
-            checkpoint = write_full_size_sd15(tree / "models" / "checkpoints" / "full_sd15.safetensors").name
+        tree = harness.prepare_tree(Path(scratch))
+        checkpoint = harness.checkpoint(tree, args.model, args.checkpoint, args.device)
         write_body_pose_model(tree / "models" / "openpose" / "body_pose_model.pth")
-        host = start_in_process_host(tree)
+        host = harness.start_host(tree, args.device)
         decoder = None
         if args.decoder == "taesd":
             decoder = write_random_taesd(tree / "models" / "vae" / "bench_taesd.safetensors").name
@@ -237,14 +174,14 @@ def main() -> None:
         guidance = module_ending("nodes.guidance")
         estimator_cls = module_ending("pose_models.openpose_body.estimator").OpenPoseBodyEstimator
         energy_cls = module_ending("pose_models.pose_guidance.energy").PoseEnergy
-        rows = []
+        results = []
         for size in args.sizes:
             best: dict[bool, float] = {}
-            memory: dict[bool, str] = {}
+            peaks: dict[bool, float | None] = {}
             parts: dict[str, float] = {}
             guided_steps = 0
             for guided in (False, True):
-                peak_memory_reset()
+                harness.reset_peak_memory()
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 host.run(
                     prompt_for(guided, size, args.steps, 0, checkpoint, args.box_size, decoder),
@@ -264,7 +201,9 @@ def main() -> None:
                         )
                         host.run(prompt, keep_cache=True).raise_on_error()
                 best[guided] = min(sampling.times)
-                memory[guided] = peak_memory_mb(rss)
+                peaks[guided] = harness.peak_memory_gib()
+                if peaks[guided] is None:
+                    logger.info(f"{size} px, guided={guided}: +{rss_growth_mb(rss):.0f} MB RSS peak growth")
                 if guided:
                     guided_steps = len(grads.times) // args.repeats
                     step = sum(grads.times) / len(grads.times)
@@ -279,21 +218,32 @@ def main() -> None:
                         "energy": energy,
                         "backward": step - decode - energy,
                     }
-            rows.append((size, best, memory, parts, guided_steps))
-    logger.info(
-        f"{args.model}, decoder {args.decoder}, {args.steps} euler steps, CFG 5, x0 mode, guidance on "
-        f"steps in 0.5-1.0, estimator box {args.box_size}, best of {args.repeats}"
+            results.append((size, best, peaks, parts, guided_steps))
+    settings = (
+        f"{args.model} on {args.device}, decoder {args.decoder}, {args.steps} euler steps, CFG 5, x0 mode, "
+        f"guidance on steps in 0.5-1.0, estimator box {args.box_size}, best of {args.repeats}"
     )
+    logger.info(settings)
     logger.info(
         "size | unguided s | guided s (x unguided) | guided steps | per guided step: total = decode + "
-        "estimator+energy (estimator alone) + backward | memory unguided / guided"
+        "estimator+energy (estimator alone) + backward | peak GiB unguided / guided"
     )
-    for size, best, memory, parts, steps in rows:
-        logger.info(
-            f"{size}x{size} | {best[False]:.3f} | {best[True]:.3f} ({best[True] / best[False]:.2f}x) | "
-            f"{steps} | {parts['step']:.3f} = {parts['decode']:.3f} + {parts['energy']:.3f} "
-            f"({parts['estimator']:.3f}) + {parts['backward']:.3f} s | {memory[False]} / {memory[True]}"
-        )
+    rows = []
+    for size, best, peaks, parts, steps in results:
+        ratio = best[True] / best[False]
+        breakdown = (f"{steps} guided steps of {parts['step']:.3f} s = decode {parts['decode']:.3f} + "
+                     f"estimator+energy {parts['energy']:.3f} (estimator {parts['estimator']:.3f}) + "
+                     f"backward {parts['backward']:.3f}")
+        logger.info(f"{size}x{size} | {best[False]:.3f} | {best[True]:.3f} ({ratio:.2f}x) | {breakdown} | "
+                    f"{peaks[False]} / {peaks[True]}")
+        at_goal = args.device == "cuda" and size == 512 and args.decoder == "taesd"
+        rows.append(Row(
+            bench="reposedm", metric=f"RePoseDM guided sampling ({args.decoder} decoder), {size} px, "
+                                     f"{args.steps} steps",
+            ours=best[True], baseline=best[False], goal=f"<= {GOAL}x unguided (GPU, 512 px, TAESD)",
+            met=ratio <= GOAL if at_goal else None, peak_gib=peaks[True],
+            note=f"{breakdown}; unguided peak {peaks[False]}"))
+    harness.write_rows(args.json, rows, settings)
 
 
 if __name__ == "__main__":

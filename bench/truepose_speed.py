@@ -1,9 +1,14 @@
 """TruePose speed: plain sampling vs cached-SourceNet HPFA vs per-step HPFA, same model, steps and size.
 
-Runs the real ComfyUI host in process (the test harness's host tree and tiny models; no GPU, no weights)::
+Runs the real ComfyUI host in process (the test harness's host tree; no downloads)::
 
-    python bench/truepose_speed.py                        # tiny SD1.5, 64 and 256 px, 8 steps
+    python bench/truepose_speed.py                        # CPU: tiny SD1.5, 64 and 256 px, 8 steps
     python bench/truepose_speed.py --sizes 128 --steps 20 --repeats 5
+    python bench/truepose_speed.py --device cuda --sizes 512 --steps 20 --repeats 3   # the GPU goal
+
+With CUDA the checkpoint defaults to ``full-sd15`` (SD1.5 at its real sizes, random fp16 weights), on the
+CPU to the tiny SD1.5; ``--checkpoint FILE`` uses a file written earlier (``bench/gpu_suite.py`` writes
+it once for every bench). Goal on a GPU at 512 px, 20 steps: cached HPFA sampling <= 1.3x plain.
 
 For each size one graph holds three KSamplers that differ only in their MODEL (the checkpoint's, HPFA
 on a cached bank, HPFA on a per-step bank), so they share the model, steps, size and the machine's load.
@@ -26,76 +31,21 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
+import harness
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-TESTS = REPO / "tests"
-sys.path[:0] = [str(TESTS), str(TESTS / "comfy_host")]
-sys.path.append(str(REPO))
-
-from host_inprocess import start_in_process_host  # noqa: E402
-from host_install import host_tree  # noqa: E402
-from host_tree import prepare_host_tree  # noqa: E402
-from tiny_models import write_tiny_models  # noqa: E402
-from truepose.truepose_graphs import FACE_BOX, PERSON_BOX, box_mask, random_image, write_png  # noqa: E402
+from harness import Row, Timed, module_ending
+from truepose.truepose_graphs import FACE_BOX, PERSON_BOX, box_mask, random_image, write_png
 
 logger = logging.getLogger("bench.truepose_speed")
 
 MODES = ("plain", "cached", "per_step")
 SEED_OFFSET = {"plain": 0, "cached": 1000, "per_step": 2000}
 """Each sampler gets its own seed range, which tells the timer whose call it is."""
-
-
-class Timer:
-    """Wraps a module function and keeps the wall time of each call."""
-
-    def __init__(self, module: Any, name: str) -> None:
-        self.module, self.name, self.times = module, name, []
-        self.original = getattr(module, name)
-
-    def __enter__(self) -> Timer:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return self.original(*args, **kwargs)
-            finally:
-                self.times.append(time.perf_counter() - start)
-        setattr(self.module, self.name, timed)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        setattr(self.module, self.name, self.original)
-
-
-class SamplingTimer:
-    """Wraps ``nodes.common_ksampler`` and keeps ``(seed, seconds)`` of every call."""
-
-    def __init__(self, module: Any) -> None:
-        self.module, self.calls = module, []
-        self.original = module.common_ksampler
-
-    def __enter__(self) -> SamplingTimer:
-        def timed(model: Any, seed: int, *args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return self.original(model, seed, *args, **kwargs)
-            finally:
-                self.calls.append((seed, time.perf_counter() - start))
-        self.module.common_ksampler = timed
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.module.common_ksampler = self.original
-
-    def best(self, mode: str) -> float:
-        low = SEED_OFFSET[mode]
-        return min(t for seed, t in self.calls if low <= seed < low + 1000)
+GOAL = 1.3
+"""Cached HPFA sampling / plain sampling on a GPU at 512 px."""
 
 
 def bench_prompt(size: int, steps: int, repeat: int, ckpt: str, files: dict[str, str], blocks: str) -> dict:
@@ -125,17 +75,6 @@ def bench_prompt(size: int, steps: int, repeat: int, ckpt: str, files: dict[str,
     return prompt
 
 
-def use_pytorch_attention(tree: Path) -> None:
-    """Start the host as ``--use-pytorch-cross-attention`` would (before ``comfy.model_management`` loads)."""
-    from torchvision_fix import declare_torchvision_ops
-
-    declare_torchvision_ops()
-    sys.path.insert(0, str(tree))
-    import comfy.cli_args
-
-    comfy.cli_args.args.use_pytorch_cross_attention = True
-
-
 def write_inputs(folder: Path, size: int) -> dict[str, str]:
     import numpy as np
     from PIL import Image
@@ -149,8 +88,17 @@ def write_inputs(folder: Path, size: int) -> dict[str, str]:
     return {"image": write_png(folder, f"bench_source_{size}.png", np.asarray(image)), **masks}
 
 
+def in_mode(mode: str):
+    low = SEED_OFFSET[mode]
+    return lambda seed: low <= seed < low + 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=harness.default_device())
+    parser.add_argument("--model", choices=["tiny-sd15", "full-sd15"],
+                        help="checkpoint (default: full-sd15 with CUDA, tiny-sd15 on the CPU)")
+    parser.add_argument("--checkpoint", type=Path, help="an existing checkpoint file of --model's kind")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256], help="image sides in px")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
@@ -159,42 +107,53 @@ def main() -> None:
                              "(default); default: the host's CPU choice (sub-quadratic)")
     parser.add_argument("--blocks", default="middle, output", help="HPFA block selection (node default)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = least noise)")
+    parser.add_argument("--json", type=Path, help="also write the result rows here (bench/gpu_suite.py)")
     args = parser.parse_args()
+    harness.check_device(args.device)
+    args.model = args.model or ("full-sd15" if args.device == "cuda" else "tiny-sd15")
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logger.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as scratch:
-        test_packs = [TESTS / "host_plugins" / "pt_test_models"]
-        tree = prepare_host_tree(host_tree(), Path(scratch) / "ComfyUI", test_packs)
-        models = write_tiny_models(tree / "models")
-        if args.host_attention == "pytorch":
-            use_pytorch_attention(tree)
-        host = start_in_process_host(tree)
+        tree = harness.prepare_tree(Path(scratch))
+        ckpt = harness.checkpoint(tree, args.model, args.checkpoint, args.device)
+        host = harness.start_host(tree, args.device, args.host_attention)
         import nodes
 
-        bank_module = next(m for n, m in sys.modules.items() if n.endswith("nodes.truepose_bank"))
+        bank_module = module_ending("nodes.truepose_bank")
         (tree / "input").mkdir(exist_ok=True)
-        rows = []
+        results = []
         for size in args.sizes:
             files = write_inputs(tree / "input", size)
-            with Timer(bank_module, "run_source_pass") as passes:
-                warm_up = bench_prompt(size, args.steps, 0, models["sd15"].name, files, args.blocks)
-                host.run(warm_up).raise_on_error()
-            with SamplingTimer(nodes) as sampling:
+            with Timed(bank_module, "run_source_pass") as passes:
+                host.run(bench_prompt(size, args.steps, 0, ckpt, files, args.blocks)).raise_on_error()
+            with Timed(nodes, "common_ksampler", arg_index=1, memory=True) as sampling:
                 for repeat in range(1, args.repeats + 1):
-                    prompt = bench_prompt(size, args.steps, repeat, models["sd15"].name, files, args.blocks)
+                    prompt = bench_prompt(size, args.steps, repeat, ckpt, files, args.blocks)
                     host.run(prompt, keep_cache=True).raise_on_error()
-            best = {mode: sampling.best(mode) for mode in MODES}
-            rows.append((size, best, min(passes.times)))
-    logger.info(f"tiny SD1.5 (CPU, {args.threads} thread(s), host attention {args.host_attention}), "
-                f"{args.steps} euler steps, CFG, HPFA blocks '{args.blocks}', best of {args.repeats}")
+            best = {mode: sampling.best_where(in_mode(mode)) for mode in MODES}
+            peaks = {mode: sampling.peak_where(in_mode(mode)) for mode in MODES}
+            results.append((size, best, peaks, min(passes.times)))
+    settings = (f"{args.model} on {args.device} ({args.threads} CPU thread(s), host attention "
+                f"{args.host_attention}), {args.steps} euler steps, CFG, HPFA blocks '{args.blocks}', "
+                f"best of {args.repeats}")
+    logger.info(settings)
     logger.info("size | plain s | cached HPFA s (x plain) | per-step HPFA s (x plain) | "
-                "cached SourceNet pass s | cached generation x plain")
-    for size, best, source_pass in rows:
+                "cached SourceNet pass s | cached generation x plain | peak GiB plain / cached")
+    rows = []
+    for size, best, peaks, source_pass in results:
         plain = best["plain"]
         logger.info(f"{size}x{size} | {plain:.3f} | {best['cached']:.3f} ({best['cached'] / plain:.2f}x) | "
                     f"{best['per_step']:.3f} ({best['per_step'] / plain:.2f}x) | {source_pass:.3f} | "
-                    f"{(best['cached'] + source_pass) / plain:.2f}x")
+                    f"{(best['cached'] + source_pass) / plain:.2f}x | {peaks['plain']} / {peaks['cached']}")
+        at_goal = args.device == "cuda" and size == 512
+        rows.append(Row(
+            bench="truepose", metric=f"TruePose cached HPFA sampling, {size} px, {args.steps} steps",
+            ours=best["cached"], baseline=plain, goal=f"<= {GOAL}x plain sampling (GPU, 512 px)",
+            met=best["cached"] / plain <= GOAL if at_goal else None, peak_gib=peaks["cached"],
+            note=f"+ SourceNet pass {source_pass:.3f} s per generation; per-step mode "
+                 f"{best['per_step'] / plain:.2f}x; plain peak {peaks['plain']}"))
+    harness.write_rows(args.json, rows, settings)
 
 
 if __name__ == "__main__":

@@ -199,14 +199,17 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
-def start_in_process_host(tree: Path) -> InProcessHost:
-    """Import the host from ``tree`` (CPU mode), load built-ins and every pack in ``tree/custom_nodes``."""
+def start_in_process_host(tree: Path, cpu: bool = True) -> InProcessHost:
+    """Import the host from ``tree``, load built-ins and every pack in ``tree/custom_nodes``.
+
+    ``cpu``: run as ``--cpu`` (the tests); ``False`` lets the host pick its device (the GPU benches).
+    """
     declare_torchvision_ops()
     os.chdir(tree)
     sys.path.insert(0, str(tree))
     import comfy.cli_args
 
-    comfy.cli_args.args.cpu = True  # before comfy.model_management is imported
+    comfy.cli_args.args.cpu = cpu  # before comfy.model_management is imported
     import utils.extra_config  # noqa: F401  (must precede `nodes`, which shadows `utils` on sys.path)
 
     import nodes

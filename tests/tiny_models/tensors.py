@@ -77,18 +77,20 @@ class StateDict:
     def num_parameters(self) -> int:
         return sum(math.prod(spec.shape) for spec in self.specs.values())
 
-    def materialise(self, seed: int, name: str,
-                    dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
+    def materialise(self, seed: int, name: str, dtype: torch.dtype = torch.float16,
+                    device: str = "cpu") -> dict[str, torch.Tensor]:
         """Draw every tensor from a generator seeded with ``derive_seed(seed, name)``; cast to ``dtype``.
 
         Values are drawn in float32 and then cast, so the bytes do not depend on ``dtype`` support
-        of the random kernels. ``position_ids`` stay int64.
+        of the random kernels. ``position_ids`` stay int64. ``device``: where the values are drawn
+        (``"cuda"`` draws the full-size benchmark models in seconds; other values than the CPU's, still
+        seeded); the tensors are returned on the CPU.
         """
-        generator = torch.Generator().manual_seed(derive_seed(seed, name))
+        generator = torch.Generator(device).manual_seed(derive_seed(seed, name))
         tensors: dict[str, torch.Tensor] = {}
         for key, spec in self.specs.items():
             tensor = _draw(spec, generator)
-            tensors[key] = tensor if spec.kind == "position_ids" else tensor.to(dtype)
+            tensors[key] = (tensor if spec.kind == "position_ids" else tensor.to(dtype)).cpu()
         return tensors
 
 
@@ -97,7 +99,7 @@ def _draw(spec: TensorSpec, generator: torch.Generator) -> torch.Tensor:
         return torch.arange(spec.shape[-1], dtype=torch.int64).expand(spec.shape).contiguous()
     if spec.kind == "constant":
         return torch.full(spec.shape, spec.value, dtype=torch.float32)
-    noise = torch.randn(spec.shape, generator=generator, dtype=torch.float32)
+    noise = torch.randn(spec.shape, generator=generator, dtype=torch.float32, device=generator.device)
     if spec.kind == "weight":
         fan_in = math.prod(spec.shape[1:]) if len(spec.shape) > 1 else 1
         return noise / math.sqrt(fan_in)
