@@ -12,13 +12,16 @@ host:
 Autograd under the host: every node runs inside ``torch.inference_mode()``; weights created there are
 inference tensors that autograd cannot save. Every module on the gradient path is therefore either built
 under ``torch.inference_mode(False)`` (decoder copy, estimator) or read through weight wrappers (UNet).
+Building them so is not enough on a GPU: the host moves a model to its device inside the executor's
+inference mode, and every moved parameter and buffer becomes an inference tensor again. The guidance
+therefore gives the helper networks normal tensors (:func:`normal_tensors`) right before each gradient.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +78,23 @@ class TinyLatentDecoder(nn.Module):
         latent = latent.to(device=weight.device, dtype=weight.dtype)
         image = self.taesd_decoder((latent - self.vae_shift) * self.vae_scale)
         return torch.clamp(image.float(), 0.0, 1.0)
+
+
+def normal_tensors(module: nn.Module) -> None:
+    """Replace every inference tensor among ``module``'s parameters and buffers by a normal copy, in place.
+
+    The host loads models to the GPU inside the executor's ``inference_mode``, which turns the parameters
+    of a module built with normal tensors into inference tensors; autograd cannot save those. Called before
+    each gradient computation: after a (re)load it copies the weights once, otherwise it only checks them.
+    """
+    with torch.inference_mode(False):
+        for sub in module.modules():
+            for name, parameter in sub._parameters.items():
+                if parameter is not None and parameter.is_inference():
+                    sub._parameters[name] = nn.Parameter(parameter.clone(), parameter.requires_grad)
+            for name, buffer in sub._buffers.items():
+                if buffer is not None and buffer.is_inference():
+                    sub._buffers[name] = buffer.clone()
 
 
 def gradient_decoder(vae: Any, node: str) -> comfy.model_patcher.ModelPatcher:
@@ -194,8 +214,13 @@ def schedule_inputs(start: float, end: float) -> list[io.Input]:
 
 
 def guidance_post_cfg(settings: GuidanceSettings, decoder: comfy.model_patcher.ModelPatcher,
-                      energy: EnergyFunction, node: str) -> Callable[[dict[str, Any]], torch.Tensor]:
+                      energy: EnergyFunction, node: str,
+                      helpers: Sequence[comfy.model_patcher.ModelPatcher] = ()
+                      ) -> Callable[[dict[str, Any]], torch.Tensor]:
     """A ``set_model_sampler_post_cfg_function`` callable that guides ``denoised`` with ``energy``.
+
+    ``helpers``: the patchers of the networks ``energy`` runs (estimator, CLIP), which, like the decoder,
+    get normal tensors before each gradient (:func:`normal_tensors`).
 
     Outside the window the host's ``denoised`` is returned as it is (bit-identical to unguided sampling).
     Inside: ``g = dE/dx`` (``x`` = the predicted clean latent, or the noisy input in ``xt`` mode), then
@@ -214,6 +239,8 @@ def guidance_post_cfg(settings: GuidanceSettings, decoder: comfy.model_patcher.M
         if not window.is_active(float(sigma.flatten()[0]), schedule):
             return denoised
         comfy.model_management.throw_exception_if_processing_interrupted()
+        for patcher in (decoder, *helpers):
+            normal_tensors(patcher.model)
         grad = _energy_gradient(args, settings, decoder, energy, node)
         uncond = args.get("uncond_denoised")
         if uncond is None:

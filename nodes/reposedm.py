@@ -371,7 +371,8 @@ class PoseGuidance(io.ComfyNode):
         patched = model.clone()
         if mode == "xt":
             enable_unet_gradients(patched)
-        patched.set_model_sampler_post_cfg_function(guidance_post_cfg(settings, decoder, energy, node))
+        patched.set_model_sampler_post_cfg_function(
+            guidance_post_cfg(settings, decoder, energy, node, [energy_patcher]))
         patched.set_additional_models(WRAPPER_KEY, [decoder, energy_patcher])
         check_before_sampling(patched, WRAPPER_KEY, _latent_check(frames, node))
         return io.NodeOutput(patched)

@@ -157,7 +157,8 @@ class TruePoseCAA(io.ComfyNode):
         patched = model.clone()
         if mode == "xt":
             enable_unet_gradients(patched)
-        patched.set_model_sampler_post_cfg_function(guidance_post_cfg(settings, decoder, energy, NODE))
+        patched.set_model_sampler_post_cfg_function(
+            guidance_post_cfg(settings, decoder, energy, NODE, [clip]))
         patched.set_additional_models(WRAPPER_KEY, [decoder, clip])
         batches = _batch_check(len(target_regions.labels), len(source_image))
         check_before_sampling(patched, WRAPPER_KEY, batches)

@@ -80,3 +80,13 @@ def host_server(host_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     with server:
         yield server
 
+
+
+@pytest.fixture
+def gpu_like_loading(comfy_host: InProcessHost) -> Iterator[object]:
+    """While the test runs, every model the host loads gets inference-tensor weights, as a load onto a
+    GPU gives them (``gpu_like_loading.GpuLikeLoading``); yields the context (``converted`` count)."""
+    from gpu_like_loading import GpuLikeLoading
+
+    with GpuLikeLoading() as loading:
+        yield loading

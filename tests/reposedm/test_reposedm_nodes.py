@@ -299,3 +299,19 @@ def test_guidance_decodes_with_taesd(comfy_host, tiny_models, body_model, taesd_
     guided = comfy_host.run(prompt, capture=("7",)).raise_on_error().value("7")
     plain = comfy_host.run(unguided(prompt), capture=("7",)).raise_on_error().value("7")
     assert torch.isfinite(guided).all() and not torch.equal(guided, plain)
+
+
+@pytest.mark.parametrize("decoder,mode", [("vae", "x0"), ("taesd", "x0"), ("vae", "xt")])
+def test_guidance_runs_on_weights_loaded_as_on_a_gpu(comfy_host, tiny_models, body_model, taesd_vae,
+                                                     gpu_like_loading, decoder, mode):
+    """On a GPU the host loads the decoder copy and the estimator inside inference mode, which turns their
+    weights into inference tensors; the guidance still gets its gradient (first seen on an H200)."""
+    prompt = guided_prompt(tiny_models["sd15"].name, field_weight=0.5)
+    prompt["5"]["inputs"]["mode"] = mode
+    if decoder == "taesd":
+        prompt["30"] = {"class_type": "VAELoader", "inputs": {"vae_name": taesd_vae}}
+        prompt["5"]["inputs"]["vae"] = ["30", 0]
+    guided = comfy_host.run(prompt, capture=("7",)).raise_on_error().value("7")
+    assert gpu_like_loading.converted > 0
+    plain = comfy_host.run(unguided(prompt), capture=("7",)).raise_on_error().value("7")
+    assert torch.isfinite(guided).all() and not torch.equal(guided, plain)

@@ -144,3 +144,13 @@ def test_region_crops_are_squares_of_the_region_and_differentiable():
     assert grad[5:15, 50:60].min() > 0 and grad[:, :50].sum() == 0 and images.grad[1].sum() == 0
     with pytest.raises(TruePoseError, match="must match"):
         region_crops(images, masks[:, :10], size=16)
+
+
+def test_caa_runs_on_weights_loaded_as_on_a_gpu(comfy_host, tiny_models, source_files, gpu_like_loading):
+    """On a GPU the host loads the decoder and CLIP copies inside inference mode (inference-tensor
+    weights); CAA still gets its gradient."""
+    prompt = caa_prompt(tiny_models["sd15"].name, tiny_models["clip_vision"].name, source_files)
+    guided = comfy_host.run(prompt, capture=("decode",)).raise_on_error().value("decode")
+    assert gpu_like_loading.converted > 0
+    plain = comfy_host.run(without_caa(prompt), capture=("decode",)).raise_on_error().value("decode")
+    assert torch.isfinite(guided).all() and not torch.equal(guided, plain)
