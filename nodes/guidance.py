@@ -280,7 +280,16 @@ def _energy_gradient(args: dict[str, Any], settings: GuidanceSettings,
         latent = model.latent_format.process_out(clean)
         if settings.decode_downscale > 1:
             latent = nn.functional.avg_pool2d(latent, settings.decode_downscale)
-        images = decoder.model(latent)
-        total = energy(images).sum()
+        with half_precision(latent.device):
+            images = decoder.model(latent)
+            total = energy(images).sum()
         (grad,) = torch.autograd.grad(total, leaf)
     return grad.detach()
+
+
+def half_precision(device: torch.device) -> torch.autocast:
+    """Autocast for the guidance networks (decoder, estimator, CLIP): bf16 on a CUDA device that has it,
+    which makes their forward and backward several times faster; off elsewhere (fp16 is never used: the
+    energy gradients have no loss scaling and would underflow). The gradient itself stays float32."""
+    enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)

@@ -56,7 +56,8 @@ class EnergyTerms:
 class PoseEnergy(nn.Module):
     """``forward(images, target) -> EnergyTerms``.
 
-    ``images [B, 3, H, W]`` RGB in ``[0, 1]`` (a VAE decoder's output layout), any float dtype and device;
+    ``images [B, 3, H, W]`` RGB in ``[0, 1]`` (a VAE decoder's output layout), any float dtype and device
+    (under ``torch.autocast`` the estimator's network runs in the autocast dtype, the field in float32);
     ``target [B, 18, 3]`` ``(x, y, confidence)`` in pixels of those ``H x W`` images, ``confidence <= 0`` =
     missing joint. ``field`` is required when ``weights.field > 0``.
     """
@@ -90,8 +91,9 @@ class PoseEnergy(nn.Module):
         keypoints = out.keypoints
         field = zero
         if self.weights.field > 0 and self.field is not None:
-            as_pose = torch.cat([keypoints[..., :2], visible[..., None]], dim=-1)
-            field = self.field(as_pose).float()
+            as_pose = torch.cat([keypoints[..., :2].float(), visible[..., None]], dim=-1)
+            with torch.autocast(as_pose.device.type, enabled=False):  # the field in float32 always
+                field = self.field(as_pose).float()
 
         keypoint = zero
         if self.weights.keypoint > 0:
