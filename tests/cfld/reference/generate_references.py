@@ -151,10 +151,10 @@ class _RecordingVAE:
 
 def install_stand_ins(official: Path) -> dict[str, types.ModuleType]:
     """Import the official modules with the substitutions listed in the module docstring."""
-    # diffusers probes for optional packages at import: import it before the stand-ins exist, with
-    # transformers and accelerate hidden (a None entry reads as "not installed"), so that newer
-    # releases of them installed beside the pinned diffusers are never imported.
-    for name in ("transformers", "accelerate"):
+    # diffusers probes for optional packages at import and imports what it finds: import it before the
+    # stand-ins exist, with the optional packages the official code never uses hidden (a None entry reads
+    # as "not installed"), so that newer releases of them beside the pinned diffusers are never imported.
+    for name in ("transformers", "accelerate", "jax", "flax", "onnxruntime"):
         sys.modules.setdefault(name, None)
     import diffusers.models.attention_processor as attention_processor
     import diffusers.schedulers.scheduling_ddpm as scheduling_ddpm
