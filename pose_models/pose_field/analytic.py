@@ -28,8 +28,10 @@ quadratic for the first ``HINGE_WIDTH`` past the band, linear after). Terms (:me
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import torch
 
@@ -37,8 +39,10 @@ from .base import PoseField
 from .skeleton import (
     EPS,
     L_EAR,
+    L_SHOULDER,
     NOSE,
     R_EAR,
+    R_SHOULDER,
     BodyFrame,
     body_frame,
     bone_vectors,
@@ -114,6 +118,51 @@ SEGMENT_PAIRS = _segment_pairs()
 """``(segment i, segment j, weight)`` for the 24 pairs of limb segments that share no joint."""
 
 
+class _Tables(NamedTuple):
+    """The tables above as tensors on one device, so that every term is a few batched operations (one
+    kernel each on a GPU) instead of a Python loop over joints, pairs and segments."""
+
+    flexion: torch.Tensor  # long [4, 3]: proximal, joint, distal
+    flexion_min: torch.Tensor  # [4] minimum interior angle, radians
+    flexion_bones: torch.Tensor  # long [4, 2]: bones starting at the proximal and the middle joint
+    bend_sign: torch.Tensor  # [4]: +1 elbow (bends toward the facing side), -1 knee
+    lr_joints: torch.Tensor  # long [4, 2]: right, left joint of each LR_PAIRS entry
+    lr_width: torch.Tensor  # [4]
+    lr_compare: torch.Tensor  # long [4, 2]: indices into LR_PAIRS
+    crossing: torch.Tensor  # long [24, 4]: a, b (one segment), c, d (the other)
+    crossing_weight: torch.Tensor  # [24]
+    bone_max: torch.Tensor  # [17]
+    bone_tolerance: torch.Tensor  # [17]
+
+
+@functools.cache
+def _tables(dtype: torch.dtype, device: torch.device) -> _Tables:
+    """:class:`_Tables` on ``device`` (built once per dtype and device, outside inference mode: autograd
+    may save them)."""
+    names = list(LR_PAIRS)
+    with torch.inference_mode(False):
+        def floats(values: object) -> torch.Tensor:
+            return torch.tensor(values, dtype=dtype, device=device)
+
+        def longs(values: object) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.long, device=device)
+
+        return _Tables(
+            flexion=longs([row[:3] for row in FLEXION_JOINTS]),
+            flexion_min=floats([math.radians(row[3]) for row in FLEXION_JOINTS]),
+            flexion_bones=longs([[LIMB_BONE_OF_JOINT[p], LIMB_BONE_OF_JOINT[j]]
+                                 for p, j, _, _ in FLEXION_JOINTS]),
+            bend_sign=floats([-1.0 if p in LEG_JOINTS else 1.0 for p, _, _, _ in FLEXION_JOINTS]),
+            lr_joints=longs([LR_PAIRS[n][:2] for n in names]),
+            lr_width=floats([LR_PAIRS[n][2] for n in names]),
+            lr_compare=longs([[names.index(a), names.index(b)] for a, b in LR_COMPARISONS]),
+            crossing=longs([[*SEGMENTS[i], *SEGMENTS[j]] for i, j, _ in SEGMENT_PAIRS]),
+            crossing_weight=floats([w for _, _, w in SEGMENT_PAIRS]),
+            bone_max=floats(BONE_MAX_RATIO),
+            bone_tolerance=floats(BONE_TOLERANCE),
+        )
+
+
 class KinematicPriorField(PoseField):
     """Analytic kinematic prior (see the module docstring); no parameters, no weights file.
 
@@ -129,39 +178,41 @@ class KinematicPriorField(PoseField):
             raise ValueError(f"unknown term(s) {sorted(unknown)}; terms are {sorted(DEFAULT_WEIGHTS)}.")
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
 
-    def distance(self, keypoints: torch.Tensor) -> torch.Tensor:
+    def distance(self, keypoints: torch.Tensor, frame: BodyFrame | None = None) -> torch.Tensor:
         """``[B]`` weighted sum of :meth:`terms`."""
-        terms = self.terms(keypoints)
+        terms = self.terms(keypoints, frame)
         return torch.stack([self.weights[name] * value for name, value in terms.items()]).sum(0)
 
-    def terms(self, keypoints: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each unweighted penalty term, ``float [B] >= 0``, for ``keypoints [B, 18, 3]``."""
-        frame = body_frame(keypoints)
+    def terms(self, keypoints: torch.Tensor, frame: BodyFrame | None = None) -> dict[str, torch.Tensor]:
+        """Each unweighted penalty term, ``float [B] >= 0``, for ``keypoints [B, 18, 3]`` (``frame``: their
+        :func:`.skeleton.body_frame`, computed when not given)."""
+        frame = body_frame(keypoints) if frame is None else frame
+        tables = _tables(frame.points.dtype, frame.points.device)
         vectors = bone_vectors(frame.points)
         ratios = safe_norm(vectors) / frame.scale[:, None]
         bone_vis = bone_visibility(frame.visible)
-        unforeshortened = _unforeshortened(ratios)
+        unforeshortened = _unforeshortened(ratios, tables)
+        interior, turn, limb_vis = _joint_angles(frame, tables)
+        limb_weight = limb_vis * torch.minimum(unforeshortened[:, tables.flexion_bones[:, 0]],
+                                               unforeshortened[:, tables.flexion_bones[:, 1]])
         return {
-            "length": _length_term(ratios, bone_vis),
-            "flexion": _flexion_term(frame, unforeshortened),
-            "bend": _bend_term(frame, unforeshortened),
-            "left_right": _left_right_term(frame),
-            "crossing": _crossing_term(frame),
+            "length": _length_term(ratios, bone_vis, tables),
+            "flexion": (limb_weight * soft_hinge(tables.flexion_min - interior)).sum(-1),
+            "bend": _bend_term(frame, turn, limb_weight, tables),
+            "left_right": _left_right_term(frame, tables),
+            "crossing": _crossing_term(frame, tables),
         }
 
 
-def _unforeshortened(ratios: torch.Tensor) -> torch.Tensor:
+def _unforeshortened(ratios: torch.Tensor, tables: _Tables) -> torch.Tensor:
     """``[B, 17]`` in [0, 1]: 0 below 50 % of the canonical length, 1 above 80 % (smoothstep between;
     the median bone is about 85 % of its canonical length)."""
-    canonical = torch.tensor(BONE_MAX_RATIO, dtype=ratios.dtype, device=ratios.device)
-    t = ((ratios / canonical - 0.5) / 0.3).clamp(0.0, 1.0)
+    t = ((ratios / tables.bone_max - 0.5) / 0.3).clamp(0.0, 1.0)
     return t * t * (3 - 2 * t)
 
 
-def _length_term(ratios: torch.Tensor, bone_vis: torch.Tensor) -> torch.Tensor:
-    canonical = torch.tensor(BONE_MAX_RATIO, dtype=ratios.dtype, device=ratios.device)
-    tolerance = torch.tensor(BONE_TOLERANCE, dtype=ratios.dtype, device=ratios.device)
-    excess = soft_hinge(ratios / canonical - 1 - tolerance)
+def _length_term(ratios: torch.Tensor, bone_vis: torch.Tensor, tables: _Tables) -> torch.Tensor:
+    excess = soft_hinge(ratios / tables.bone_max - 1 - tables.bone_tolerance)
     return (excess * bone_vis).sum(-1)
 
 
@@ -169,42 +220,37 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
     return v / safe_norm(v)[..., None]
 
 
-def _joint_angles(frame: BodyFrame, proximal: int, joint: int, distal: int) -> tuple[torch.Tensor, ...]:
-    """Interior angle ``[B]`` at ``joint``, signed turn ``[B]`` from the proximal to the distal segment
-    (radians, image coordinates) and visibility ``[B]`` of the three joints."""
-    p = frame.points
-    upper = _unit(p[:, joint] - p[:, proximal])
-    lower = _unit(p[:, distal] - p[:, joint])
+def _joint_angles(frame: BodyFrame, tables: _Tables) -> tuple[torch.Tensor, ...]:
+    """Interior angle ``[B, 4]`` at each :data:`FLEXION_JOINTS` joint, signed turn ``[B, 4]`` from the
+    proximal to the distal segment (radians, image coordinates) and visibility ``[B, 4]`` of the three
+    joints."""
+    p = frame.points[:, tables.flexion]  # [B, 4, 3, 2]
+    upper = _unit(p[:, :, 1] - p[:, :, 0])
+    lower = _unit(p[:, :, 2] - p[:, :, 1])
     cross, dot = cross2(upper, lower), (upper * lower).sum(-1)
     turn = torch.atan2(cross, dot + EPS)
     interior = math.pi - torch.atan2(torch.sqrt(cross * cross + EPS * EPS), dot)
-    vis = frame.visible[:, proximal] & frame.visible[:, joint] & frame.visible[:, distal]
+    vis = frame.visible[:, tables.flexion].all(-1)
     return interior, turn, vis
 
 
-def _flexion_term(frame: BodyFrame, unforeshortened: torch.Tensor) -> torch.Tensor:
-    total = torch.zeros_like(frame.scale)
-    for proximal, joint, distal, min_deg in FLEXION_JOINTS:
-        interior, _, vis = _joint_angles(frame, proximal, joint, distal)
-        weight = torch.minimum(unforeshortened[:, LIMB_BONE_OF_JOINT[proximal]],
-                               unforeshortened[:, LIMB_BONE_OF_JOINT[joint]])
-        total = total + vis * weight * soft_hinge(math.radians(min_deg) - interior)
-    return total
-
-
-def lateral(frame: BodyFrame, right: int, left: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lateral offset ``[B]`` of ``left`` from ``right`` (component across the body's up axis, in body
-    scale units; positive for a frontal view) and whether both joints are visible ``[B]``."""
+def lateral(frame: BodyFrame, right: int | torch.Tensor,
+            left: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lateral offset ``[B, ...]`` of the ``left`` joint(s) from the ``right`` one(s) (joint numbers, or long
+    index tensors of one shape; the component across the body's up axis, in body scale units; positive for
+    a frontal view) and whether both joints are visible."""
     d = frame.points[:, left] - frame.points[:, right]
     ok = frame.visible[:, left] & frame.visible[:, right]
-    return cross2(frame.up, d) / frame.scale, ok
+    up = frame.up.view(len(d), *([1] * (d.dim() - 2)), 2)
+    scale = frame.scale.view(len(d), *([1] * (d.dim() - 2)))
+    return cross2(up, d) / scale, ok
 
 
 def facing(frame: BodyFrame) -> torch.Tensor:
     """Signed facing certainty ``[B]`` in ``[-1, 1]``: ``+1`` a side view facing the person's lateral
     ``+`` direction (image right when upright), ``-1`` the other way, 0 unknown (frontal/back view, or
     nose, ears or a shoulder missing)."""
-    shoulders, shoulders_ok = lateral(frame, 2, 5)
+    shoulders, shoulders_ok = lateral(frame, R_SHOULDER, L_SHOULDER)
     lo, hi = FACING_SHOULDER_RATIO
     side = ((hi - torch.sqrt(shoulders * shoulders + EPS * EPS)) / (hi - lo)).clamp(0.0, 1.0)
     ears = frame.visible[:, [R_EAR, L_EAR]]
@@ -214,46 +260,30 @@ def facing(frame: BodyFrame) -> torch.Tensor:
     return known * side * torch.tanh(nose / FACING_NOSE_OFFSET)
 
 
-def _bend_term(frame: BodyFrame, unforeshortened: torch.Tensor) -> torch.Tensor:
-    face = facing(frame)
-    total = torch.zeros_like(frame.scale)
-    for proximal, joint, distal, _ in FLEXION_JOINTS:
-        _, turn, vis = _joint_angles(frame, proximal, joint, distal)
-        # Flexion turns an elbow's forearm towards the facing side (turn * facing < 0), a knee's shin away.
-        is_knee = proximal in LEG_JOINTS
-        backwards = -face * turn if is_knee else face * turn
-        weight = torch.minimum(unforeshortened[:, LIMB_BONE_OF_JOINT[proximal]],
-                               unforeshortened[:, LIMB_BONE_OF_JOINT[joint]])
-        total = total + vis * weight * soft_hinge(backwards - BEND_TOLERANCE)
-    return total
+def _bend_term(frame: BodyFrame, turn: torch.Tensor, limb_weight: torch.Tensor,
+               tables: _Tables) -> torch.Tensor:
+    # Flexion turns an elbow's forearm towards the facing side (turn * facing < 0), a knee's shin away.
+    backwards = facing(frame)[:, None] * turn * tables.bend_sign
+    return (limb_weight * soft_hinge(backwards - BEND_TOLERANCE)).sum(-1)
 
 
-def _left_right_term(frame: BodyFrame) -> torch.Tensor:
-    offsets = {}
-    for name, (right, left, width) in LR_PAIRS.items():
-        value, ok = lateral(frame, right, left)
-        offsets[name] = (value / width, ok)
-    total = torch.zeros_like(frame.scale)
-    for a, b in LR_COMPARISONS:
-        (va, oka), (vb, okb) = offsets[a], offsets[b]
-        total = total + (oka & okb) * soft_hinge(-va * vb - LR_DEADZONE)
-    return total
+def _left_right_term(frame: BodyFrame, tables: _Tables) -> torch.Tensor:
+    value, ok = lateral(frame, tables.lr_joints[:, 0], tables.lr_joints[:, 1])  # [B, 4]
+    value = value / tables.lr_width
+    a, b = tables.lr_compare[:, 0], tables.lr_compare[:, 1]
+    return ((ok[:, a] & ok[:, b]) * soft_hinge(-value[:, a] * value[:, b] - LR_DEADZONE)).sum(-1)
 
 
-def _crossing_term(frame: BodyFrame) -> torch.Tensor:
-    p, vis = frame.points, frame.visible
-    total = torch.zeros_like(frame.scale)
-    for i, j, weight in SEGMENT_PAIRS:
-        (a, b), (c, d) = SEGMENTS[i], SEGMENTS[j]
-        depth = torch.minimum(_straddle(p[:, a], p[:, b], p[:, c], p[:, d]),
-                              _straddle(p[:, c], p[:, d], p[:, a], p[:, b]))
-        ok = vis[:, a] & vis[:, b] & vis[:, c] & vis[:, d]
-        total = total + weight * ok * depth / (frame.scale * frame.scale)
-    return total
+def _crossing_term(frame: BodyFrame, tables: _Tables) -> torch.Tensor:
+    p = frame.points[:, tables.crossing]  # [B, 24, 4, 2]
+    a, b, c, d = p.unbind(2)
+    depth = torch.minimum(_straddle(a, b, c, d), _straddle(c, d, a, b))
+    ok = frame.visible[:, tables.crossing].all(-1)
+    return (tables.crossing_weight * ok * depth).sum(-1) / (frame.scale * frame.scale)
 
 
 def _straddle(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     """Product of the distances of ``c`` and ``d`` from the line ``ab`` when they lie on opposite sides of
-    it, else 0 (``[B]``, pixels squared)."""
+    it, else 0 (``[...]``, pixels squared)."""
     ab = b - a
     return (-cross2(ab, c - a) * cross2(ab, d - a)).clamp(min=0.0) / ((ab * ab).sum(-1) + EPS)

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from .skeleton import check_keypoints, scorable
+from .skeleton import BodyFrame, body_frame, check_keypoints, frame_scorable
 
 
 class PoseField(nn.Module, ABC):
@@ -24,11 +24,13 @@ class PoseField(nn.Module, ABC):
     """Short name used in logs and tables."""
 
     @abstractmethod
-    def distance(self, keypoints: torch.Tensor) -> torch.Tensor:
-        """``[B]`` field value of checked ``keypoints [B, 18, 3]`` (scorable or not; masked by forward)."""
+    def distance(self, keypoints: torch.Tensor, frame: BodyFrame | None = None) -> torch.Tensor:
+        """``[B]`` field value of checked ``keypoints [B, 18, 3]`` (scorable or not; masked by forward);
+        ``frame``: their :func:`.skeleton.body_frame` when the caller has it (computed otherwise)."""
 
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
-        """``f(keypoints)``: ``float [B]``, ``>= 0``, 0 where the pose is not :func:`scorable`."""
+        """``f(keypoints)``: ``float [B]``, ``>= 0``, 0 where the pose is not :func:`.skeleton.scorable`."""
         keypoints = check_keypoints(keypoints)
-        value = self.distance(keypoints)
-        return torch.where(scorable(keypoints), value, torch.zeros_like(value))
+        frame = body_frame(keypoints)
+        value = self.distance(keypoints, frame)
+        return torch.where(frame_scorable(frame), value, torch.zeros_like(value))

@@ -44,6 +44,7 @@ from .skeleton import (
     MIRROR_INDEX,
     NUM_BONES,
     NUM_JOINTS,
+    BodyFrame,
     body_frame,
     bone_vectors,
     bone_visibility,
@@ -160,13 +161,14 @@ class LearnedPoseField(PoseField):
         one orientation (the training path)."""
         return self.member_distances(points, visible).mean(0)
 
-    def distance(self, keypoints: torch.Tensor) -> torch.Tensor:
-        """``[B]`` field value of pixel ``keypoints [B, 18, 3]`` (normalised by :func:`body_frame`).
+    def distance(self, keypoints: torch.Tensor, frame: BodyFrame | None = None) -> torch.Tensor:
+        """``[B]`` field value of pixel ``keypoints [B, 18, 3]`` (normalised by :func:`body_frame`; ``frame``
+        when the caller has it).
 
         With ``config.symmetric`` it is the mean of :meth:`normalised_distance` of the pose and of its
         left/right mirror (the network is trained on both orientations, so this is a free two-member
         ensemble, and the field is exactly mirror-invariant)."""
-        frame = body_frame(keypoints)
+        frame = body_frame(keypoints) if frame is None else frame
         points = normalised_points(frame)
         value = self.normalised_distance(points, frame.visible)
         if not self.config.symmetric:

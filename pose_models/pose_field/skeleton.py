@@ -15,6 +15,7 @@ Tensor contract
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -114,12 +115,11 @@ def body_frame(keypoints: torch.Tensor) -> BodyFrame:
     hip_centre = masked_mean(points[:, [R_HIP, L_HIP]], hips)
     has_torso = visible[:, NECK] & hips.any(-1)
     torso_vec = points[:, NECK] - hip_centre
-    estimates = [torch.where(has_torso, safe_norm(torso_vec), torch.zeros_like(torso_vec[:, 0]))]
-    for a, b, ratio in SCALE_REFERENCES:
-        ok = visible[:, a] & visible[:, b]
-        d = safe_norm(points[:, a] - points[:, b]) / ratio
-        estimates.append(torch.where(ok, d, torch.zeros_like(d)))
-    raw = torch.stack(estimates, -1).amax(-1)
+    a, b, ratios = _scale_references(points.dtype, points.device)
+    references = safe_norm(points[:, a] - points[:, b]) / ratios  # [B, 3]
+    estimates = torch.cat([safe_norm(torso_vec)[:, None], references], -1)
+    usable = torch.cat([has_torso[:, None], visible[:, a] & visible[:, b]], -1)
+    raw = torch.where(usable, estimates, torch.zeros_like(estimates)).amax(-1)
     has_scale = visible[:, NECK] & (hips.any(-1) | (visible[:, R_SHOULDER] & visible[:, L_SHOULDER]))
     has_scale = has_scale & (raw > EPS)
     scale = torch.where(has_scale, raw, torch.ones_like(raw))
@@ -128,13 +128,27 @@ def body_frame(keypoints: torch.Tensor) -> BodyFrame:
     return BodyFrame(points, visible, scale, has_scale, up)
 
 
+@functools.cache
+def _scale_references(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """:data:`SCALE_REFERENCES` as index and ratio tensors on ``device`` (made outside inference mode,
+    since autograd may save them)."""
+    with torch.inference_mode(False):
+        a = torch.tensor([r[0] for r in SCALE_REFERENCES], device=device)
+        b = torch.tensor([r[1] for r in SCALE_REFERENCES], device=device)
+        return a, b, torch.tensor([r[2] for r in SCALE_REFERENCES], dtype=dtype, device=device)
+
+
 def scorable(keypoints: torch.Tensor) -> torch.Tensor:
     """``bool [B]``: the pose has a body scale and at least :data:`MIN_VISIBLE_JOINTS` visible joints.
 
     The fields return 0 for poses that are not scorable (there is nothing to measure), and the ``score``
     command prints an empty distance for them.
     """
-    frame = body_frame(keypoints)
+    return frame_scorable(body_frame(keypoints))
+
+
+def frame_scorable(frame: BodyFrame) -> torch.Tensor:
+    """:func:`scorable` of the poses ``frame`` was made from."""
     return frame.has_scale & (frame.visible.sum(-1) >= MIN_VISIBLE_JOINTS)
 
 
