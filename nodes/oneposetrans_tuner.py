@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -289,12 +290,15 @@ def tune(
     """Train the one-shot LoRA (checks are done by the caller). ``image [B, H, W, 3]`` in [0, 1]."""
     prediction = prediction_type(model)
     height, width = image.shape[1:3]
+    started = time.perf_counter()
     with torch.inference_mode(False):
         generator = torch.Generator().manual_seed(settings.seed)
         count = settings.steps * settings.batch_size
         pixels = random_square_crops(image[..., :3].float().cpu(), settings.crop_size, count, generator)
         eval_pixels = center_square_crop(image[:1, ..., :3].float().cpu(), settings.crop_size)
         latents = encode_images(vae, model, torch.cat([eval_pixels, pixels]))
+        LOG.info("OnePoseTrans tuner: %d crops of %d px encoded in %.1f s", count + 1, settings.crop_size,
+                 time.perf_counter() - started)
         eval_latent, latents = latents[:1], latents[1:]
         cond, pooled = encode_caption(clip, caption)
         adm = None
@@ -328,8 +332,11 @@ def tune(
         ]
         patcher.add_patches(dict.fromkeys(frozen, _NORMAL_COPY))
 
+        started = time.perf_counter()
         comfy.model_management.load_models_gpu([patcher], force_full_load=True)
         device = patcher.load_device
+        LOG.info("OnePoseTrans tuner: UNet with %d LoRA adapters loaded in %.1f s", len(adapters),
+                 time.perf_counter() - started)
         for adapter in adapters.values():
             adapter.to(device)
             for factor in adapter.factors():
@@ -353,6 +360,7 @@ def tune(
         scaler = torch.amp.GradScaler(device.type, enabled=loss_fn.autocast == torch.float16)
         progress = comfy.utils.ProgressBar(settings.steps)
         losses: list[float] = []
+        started = time.perf_counter()
         with _gradient_checkpointing(patcher.model.diffusion_model, gradient_checkpointing):
             for step in range(settings.steps):
                 comfy.model_management.throw_exception_if_processing_interrupted()
@@ -369,6 +377,8 @@ def tune(
                 progress.update_absolute(step + 1, settings.steps)
                 _show_loss(step + 1, settings.steps, losses[-1])
 
+        LOG.info("OnePoseTrans tuner: %d steps in %.1f s (%s autocast)", settings.steps,
+                 time.perf_counter() - started, loss_fn.autocast or "no")
         for adapter in adapters.values():
             adapter.requires_grad_(False)
         eval_after = (
