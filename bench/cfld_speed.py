@@ -98,6 +98,7 @@ def gen_official_path() -> Path:
 
 def build_models(size: str, mods, folder: Path):
     """(cfg, official conditioning model, official UNet wrapper, our CFLDModel), equal weights."""
+    started = time.perf_counter()
     torch.manual_seed(0)
     if size == "tiny":
         cfg, model, unet = gen.build_official(mods)
@@ -105,10 +106,14 @@ def build_models(size: str, mods, folder: Path):
         cfg = _full_cfg(mods)
         model = mods["train"].build_model(cfg).eval()
         unet = mods["unet"].UNet(cfg).eval()
+    logger.info("official models built in %.1f s", time.perf_counter() - started)
+    started = time.perf_counter()
     paths = folder / "pytorch_model.bin", folder / "pytorch_model_1.bin"
     torch.save(model.state_dict(), paths[0])
     torch.save(unet.state_dict(), paths[1])
-    return cfg, model, unet, load_release(*paths)
+    ours = load_release(*paths)
+    logger.info("release pair written and loaded into our port in %.1f s", time.perf_counter() - started)
+    return cfg, model, unet, ours
 
 
 def inputs(side: int, batch: int, latent: int, steps: int):
@@ -147,13 +152,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: stable timings)")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads (default: 1 on the CPU for stable timings, every core with CUDA)")
     parser.add_argument("--json", type=Path, help="also write the result rows here (bench/gpu_suite.py)")
     args = parser.parse_args()
     problem = official_problem(args.official)
     if problem:
         parser.error(problem)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.threads = args.threads or harness.default_threads(args.device)
     torch.set_num_threads(args.threads)
     _OFFICIAL.append(args.official.resolve())
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
@@ -191,8 +198,10 @@ def main() -> None:
                            step_noise=lambda i: noise[i]).float()
 
     runners = {"official": official_run, "ours": our_run}
+    started = time.perf_counter()
     for fn in runners.values():
         fn()  # warm-up
+    logger.info("warm-up runs done in %.1f s", time.perf_counter() - started)
     runs: dict[str, list[tuple[float, float, torch.Tensor]]] = {name: [] for name in runners}
     for _ in range(args.repeats):  # interleaved, so load changes on a shared machine hit both alike
         for name, fn in runners.items():

@@ -31,6 +31,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -88,8 +89,8 @@ BENCHES = (
           ("--sizes", "512", "--steps", "20", "--repeats", "3", "--box-size", "368", "--decoder", "taesd"),
           ("--sizes", "64", "--steps", "2", "--repeats", "1", "--box-size", "64", "--decoder", "taesd"),
           80, 120, "full-sd15"),
-    Bench("oneposetrans", "oneposetrans_tuner.py", ("--rounds", "2"),
-          ("--steps", "4", "--rounds", "1", "--warmup", "1"), 150, 120, "full-sdxl"),
+    Bench("oneposetrans", "oneposetrans_tuner.py", ("--rounds", "1"),
+          ("--steps", "4", "--rounds", "1", "--warmup", "1"), 200, 120, "full-sdxl"),
     Bench("cfld", "cfld_speed.py",
           ("--size", "full", "--dtype", "float16", "--steps", "50", "--batch", "2", "--repeats", "3"),
           ("--size", "tiny", "--steps", "2", "--repeats", "1"), 140, 120, official_cfld=True),
@@ -210,7 +211,7 @@ def bench_command(bench: Bench, args: argparse.Namespace, found: dict, result: P
         command += ["--model", bench.checkpoint, "--checkpoint", str(found[bench.checkpoint])]
     if bench.official_cfld:
         command += ["--official", str(args.official)]
-    return command
+    return command + args.extra.get(bench.name, [])
 
 
 def run_bench(bench: Bench, args: argparse.Namespace, found: dict, limit: float) -> Outcome:
@@ -234,16 +235,22 @@ def run_bench(bench: Bench, args: argparse.Namespace, found: dict, limit: float)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+                show_tail(logs / f"{bench.name}.log")
                 return Outcome(bench, f"stopped at its {limit:.0f} s limit", time.perf_counter() - started)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - started
     if code != 0 or not result.is_file():
-        tail = (logs / f"{bench.name}.log").read_text(errors="replace").splitlines()[-12:]
-        logger.info("\n".join(f"    {line}" for line in tail))
+        show_tail(logs / f"{bench.name}.log")
         return Outcome(bench, f"failed (exit {code}), log {logs / bench.name}.log", seconds)
     payload, rows = harness.read_rows(result)
     return Outcome(bench, "ok", seconds, rows, payload["settings"])
+
+
+def show_tail(log: Path, lines: int = 12) -> None:
+    """The end of a bench's log (what it reached before it failed or was stopped)."""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    logger.info("\n".join(f"    {line}" for line in tail))
 
 
 def cell(value: float | None, digits: int = 3) -> str:
@@ -300,6 +307,8 @@ def parse_args() -> argparse.Namespace:
                         help="seconds for the whole suite, setup included; a bench gets at most what is left")
     parser.add_argument("--time-limit", action="append", default=[], metavar="NAME=SECONDS",
                         help="override one bench's time limit")
+    parser.add_argument("--bench-args", action="append", default=[], metavar="NAME=ARGS",
+                        help="more arguments for one bench (e.g. 'oneposetrans=--precision fp16 --profile')")
     parser.add_argument("--out", type=Path, help="write the table (Markdown) here")
     parser.add_argument("--fetch-wheels", type=Path, metavar="DIR", help="only download the offline wheels")
     parser.add_argument("--python-version", default=f"{sys.version_info.major}.{sys.version_info.minor}",
@@ -312,6 +321,12 @@ def parse_args() -> argparse.Namespace:
         if name not in {b.name for b in BENCHES} or not seconds.replace(".", "", 1).isdigit():
             parser.error(f"--time-limit {item!r}: expected NAME=SECONDS with NAME one of the benches")
         args.limits[name] = float(seconds)
+    args.extra = {}
+    for item in args.bench_args:
+        name, _, extra = item.partition("=")
+        if name not in {b.name for b in BENCHES}:
+            parser.error(f"--bench-args {item!r}: expected NAME=ARGS with NAME one of the benches")
+        args.extra[name] = shlex.split(extra)
     if not args.dry_run and not args.fetch_wheels:
         harness.check_device("cuda")
     args.cache = args.cache.resolve()

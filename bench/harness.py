@@ -13,6 +13,7 @@ the goal's setting, e.g. a CPU dry run), and the peak GPU memory of our side.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -68,6 +69,12 @@ class Row:
 def default_device() -> str:
     """``cuda`` where torch sees a GPU, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_threads(device: str) -> int:
+    """Torch CPU threads: 1 on the CPU (least noise in CPU timings), every core with CUDA (model building
+    and loading are CPU work there, and the timed work is the GPU's)."""
+    return 1 if device == "cpu" else os.cpu_count() or 1
 
 
 def check_device(device: str) -> None:

@@ -53,6 +53,7 @@ its own SDXL config (checked with meta tensors).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import statistics
@@ -120,6 +121,8 @@ class TunerCapture:
     batch_shape: tuple[int, ...] | None = None
     wall: list[float] = field(default_factory=list)
     saved: SavedForBackward | None = None
+    on_step: Any = None
+    """Called at the end of every step (the profiler's ``step``)."""
 
     def step_times(self, warmup: int) -> list[float]:
         ends = self.step_ends
@@ -143,6 +146,8 @@ class Instrument:
                 torch.cuda.synchronize()
             capture.step_ends.append(time.perf_counter())
             show_loss(*args)
+            if capture.on_step is not None:
+                capture.on_step()
 
         class RecordingLoss(loss_class):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -246,6 +251,20 @@ def baseline_steps(unet: torch.nn.Module, capture: TunerCapture, steps: int, see
     return times
 
 
+PROFILE_WAIT, PROFILE_ACTIVE = 4, 3
+"""``--profile``: steps left out before the profiled ones (one more warms the profiler up), steps profiled."""
+
+
+def step_profiler(cuda: bool) -> torch.profiler.profile:
+    """A profiler over ``PROFILE_ACTIVE`` tuner steps (advanced by the tuner's step-end hook)."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if cuda:
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    return torch.profiler.profile(
+        activities=activities,
+        schedule=torch.profiler.schedule(wait=PROFILE_WAIT, warmup=1, active=PROFILE_ACTIVE, repeat=1))
+
+
 def gib(value: float | None) -> str:
     return "n/a (CPU)" if value is None else f"{value:.2f} GiB"
 
@@ -265,23 +284,34 @@ def bench_crop(host: Any, checkpoint: str, source: str, crop: int, args: argpars
         capture = TunerCapture()
         prompt = tuner_prompt(checkpoint, source, steps=args.steps, batch_size=BATCH, crop_size=crop,
                               rank=RANK, alpha=ALPHA, learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY,
-                              eval_samples=0, seed=round_index, lora_dtype="fp16")
+                              eval_samples=0, seed=round_index, lora_dtype="fp16", precision=args.precision)
         comfy.model_management.soft_empty_cache()
         harness.reset_peak_memory()
-        with Instrument(tuner_module, node_module, capture, cuda):
+        profiler = step_profiler(cuda) if args.profile and round_index == 0 else contextlib.nullcontext()
+        with Instrument(tuner_module, node_module, capture, cuda), profiler:
+            if args.profile and round_index == 0:
+                capture.on_step = profiler.step
             host.run(prompt, keep_cache=True).raise_on_error()
+        if args.profile and round_index == 0:
+            sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+            logger.info(f"profile of steps {PROFILE_WAIT + 2}-{PROFILE_WAIT + 1 + PROFILE_ACTIVE}:\n"
+                        + profiler.key_averages().table(sort_by=sort, row_limit=25))
         tuner_peak = harness.peak_memory_gib()
         tuner_times += capture.step_times(args.warmup)
         tuner_saved = max(tuner_saved, capture.saved.peak)
         walls += capture.wall
-        if not args.peft:
+        logger.info(f"round {round_index}, {crop} px: tuner node {capture.wall[-1]:.2f} s, median step "
+                    f"{statistics.median(capture.step_times(args.warmup)):.4f} s, peak {gib(tuner_peak)}")
+        if not args.peft or args.no_baseline:
             continue
         if cuda:
             comfy.model_management.unload_all_models()
             comfy.model_management.soft_empty_cache()
         device = capture.loss_fn.device
         path = Path(host.models_dir) / "checkpoints" / checkpoint
+        started = time.perf_counter()
         unet = peft_unet(path, device) if unet is None else unet.to(device)
+        logger.info(f"round {round_index}: peft UNet ready in {time.perf_counter() - started:.1f} s")
         harness.reset_peak_memory()
         check_same_targets(unet, capture.loss_fn.patcher)
         baseline_saved = baseline_saved or SavedForBackward(storages(unet))
@@ -289,6 +319,9 @@ def bench_crop(host: Any, checkpoint: str, source: str, crop: int, args: argpars
             args.warmup + 1 :
         ]
         baseline_peak = harness.peak_memory_gib()
+        logger.info(f"round {round_index}, {crop} px: peft median step "
+                    f"{statistics.median(baseline_times[-(args.steps - args.warmup - 1):]):.4f} s, "
+                    f"peak {gib(baseline_peak)}")
         if cuda:
             unet.to("cpu")
             comfy.model_management.soft_empty_cache()
@@ -310,7 +343,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="steps per round (cpu 10, cuda 60)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating tuner/baseline rounds")
     parser.add_argument("--warmup", type=int, default=2, help="steps of each round left out of the median")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = least noise)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: 1 on the CPU, least noise; every core with CUDA)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                        help="the tuner's precision input (auto = the node default)")
+    parser.add_argument("--no-baseline", action="store_true", help="time the tuner only (no peft steps)")
+    parser.add_argument("--profile", action="store_true",
+                        help=f"print a torch profile of {PROFILE_ACTIVE} steps of the first round")
     parser.add_argument("--json", type=Path, help="also write the result rows here (bench/gpu_suite.py)")
     args = parser.parse_args()
     harness.check_device(args.device)
@@ -320,20 +359,23 @@ def main() -> None:
     args.steps = args.steps or (60 if cuda else 10)
     if args.steps <= args.warmup + 1:
         parser.error(f"--steps must exceed --warmup + 1 ({args.warmup + 1})")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logger.setLevel(logging.INFO)
     args.peft = importlib.util.find_spec("peft") is not None
     if not args.peft:
         logger.warning("peft is not installed: the tuner runs without its hand-written peft baseline")
+    args.threads = args.threads or harness.default_threads(args.device)
     torch.set_num_threads(args.threads)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logger.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as scratch:
         tree = harness.prepare_tree(Path(scratch))
         checkpoint = harness.checkpoint(tree, args.model, args.checkpoint, args.device)
         host = harness.start_host(tree, args.device)
+        module_ending("nodes.oneposetrans_tuner").LOG.setLevel(logging.INFO)  # its phase timings
         (tree / "input").mkdir(exist_ok=True)
         source = write_source(tree / "input")
         results = [bench_crop(host, checkpoint, source, crop, args) for crop in args.crops]
-    settings = (f"{args.model} on {args.device} ({args.threads} CPU thread(s)), rank {RANK}, batch {BATCH}, "
+    settings = (f"{args.model} on {args.device} ({args.threads} CPU thread(s)), precision {args.precision}, "
+                f"rank {RANK}, batch {BATCH}, "
                 f"{args.steps} steps x {args.rounds} rounds, median after {args.warmup} warm-up steps")
     logger.info(settings)
     logger.info("crop | tuner step s | peft step s | tuner x peft | tuner node wall s | peak tuner | "

@@ -106,11 +106,13 @@ def main() -> None:
                         help="pytorch: the host's attention is SDPA, as on GPU hosts and as HPFA's own call "
                              "(default); default: the host's CPU choice (sub-quadratic)")
     parser.add_argument("--blocks", default="middle, output", help="HPFA block selection (node default)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = least noise)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: 1 on the CPU, least noise; every core with CUDA)")
     parser.add_argument("--json", type=Path, help="also write the result rows here (bench/gpu_suite.py)")
     args = parser.parse_args()
     harness.check_device(args.device)
     args.model = args.model or ("full-sd15" if args.device == "cuda" else "tiny-sd15")
+    args.threads = args.threads or harness.default_threads(args.device)
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logger.setLevel(logging.INFO)
