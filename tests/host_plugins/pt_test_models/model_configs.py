@@ -65,8 +65,9 @@ class TinySD15(supported_models.SD15):
     }
 
     @classmethod
-    def matches(cls, unet_config: dict[str, Any], state_dict: StateDict | None = None) -> bool:
-        return is_tiny_unet(unet_config) and super().matches(unet_config, state_dict)
+    def matches(cls, unet_config: dict[str, Any], state_dict: StateDict | None = None, **kwargs: Any) -> bool:
+        """``kwargs``: what newer hosts add (``unet_key_prefix``), passed on to the stock check."""
+        return is_tiny_unet(unet_config) and super().matches(unet_config, state_dict, **kwargs)
 
     def clip_target(self, state_dict: StateDict | None = None) -> ClipTarget:
         state_dict = state_dict or {}
@@ -86,9 +87,9 @@ class TinySDXL(supported_models.SDXL):
     }
 
     @classmethod
-    def matches(cls, unet_config: dict[str, Any], state_dict: StateDict | None = None) -> bool:
+    def matches(cls, unet_config: dict[str, Any], state_dict: StateDict | None = None, **kwargs: Any) -> bool:
         return (is_tiny_unet(unet_config) and unet_config.get("adm_in_channels") is not None
-                and super().matches(unet_config, state_dict))
+                and super().matches(unet_config, state_dict, **kwargs))
 
     def clip_target(self, state_dict: StateDict | None = None) -> ClipTarget:
         state_dict = state_dict or {}
