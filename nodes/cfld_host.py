@@ -34,7 +34,7 @@ from comfy.ldm.modules.attention import optimized_attention
 
 from ..pose_models.cfld import (
     CFLDConditioner,
-    CheckpointError,
+    CFLDCheckpointError,
     Conditions,
     UNetConfig,
     build_conditioner,
@@ -86,11 +86,11 @@ def load_host_unet(state: dict[str, torch.Tensor], config: UNetConfig, path: Pat
     mapping = comfy.utils.unet_to_diffusers(host_unet_config(config))
     unknown = sorted(set(state) - set(mapping))
     if unknown:
-        raise CheckpointError(f"{path}: UNet tensors without an SD1.5 counterpart "
+        raise CFLDCheckpointError(f"{path}: UNet tensors without an SD1.5 counterpart "
                               f"({', '.join(unknown[:5])}). {download_hint()}")
     model = comfy.sd.load_diffusion_model_state_dict({mapping[k]: v for k, v in state.items()})
     if model is None or not isinstance(model.model.latent_format, comfy.latent_formats.SD15):
-        raise CheckpointError(f"{path}: ComfyUI does not recognise this UNet as Stable Diffusion 1.5, which "
+        raise CFLDCheckpointError(f"{path}: ComfyUI does not recognise this UNet as Stable Diffusion 1.5, which "
                               f"CFLD needs. {download_hint()}")
     return model
 

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import PoseTransferError
+
 INSTALL_HINT = "pip install insightface onnxruntime"
 
 
-class FaceAnalysisError(ValueError):
+class FaceAnalysisError(PoseTransferError):
     """insightface or its model pack is missing or unusable; the message names the fix."""
 
 

@@ -38,7 +38,7 @@ from .checkpoint import (
     unet_state,
 )
 from .conditioner import CFLDConditioner, Conditions
-from .errors import CFLDError, CheckpointError
+from .errors import CFLDCheckpointError, CFLDError
 from .pipeline import DEFAULT_APPEARANCE_SCALE, DEFAULT_POSE_SCALE, DEFAULT_STEPS, CFLDModel, load_release
 from .preprocess import FIT_MODES, OUTPUT_SIZES, fit_region, prepare_source, resize_output
 from .rasterize import frame_keypoints, heatmaps, pose_input, skeleton_image
@@ -48,7 +48,8 @@ from .unet import SD15UNet, UNetConfig
 __all__ = [
     "CONDITIONING_FILE", "DEFAULT_APPEARANCE_SCALE", "DEFAULT_POSE_SCALE", "DEFAULT_STEPS", "FIT_MODES",
     "MODELS_FOLDER", "OUTPUT_SIZES", "RELEASE_URL", "UNET_FILE",
-    "CFLDConditioner", "CFLDError", "CFLDModel", "CheckpointError", "Conditions", "DDPMSchedule", "FileKind",
+    "CFLDCheckpointError", "CFLDConditioner", "CFLDError", "CFLDModel", "Conditions", "DDPMSchedule",
+    "FileKind",
     "SD15UNet", "UNetConfig",
     "build_conditioner", "build_unet", "check_pair", "convert_to_safetensors", "file_kind", "fit_region",
     "frame_keypoints", "heatmaps", "load_release", "pose_input", "prepare_source", "read_release",

@@ -10,7 +10,7 @@ wrote with ``torch.save``:
 They are read with ``torch.load(..., weights_only=True)`` (tensors and plain containers only, no code
 runs) or, after :func:`convert_to_safetensors`, with safetensors. An optional ``module.`` prefix is
 stripped; Swin's ``relative_position_index`` / ``attn_mask`` buffers are recomputed and ignored. Missing,
-swapped, foreign (e.g. a Stable Diffusion checkpoint) or mismatched files raise :class:`CheckpointError`
+swapped, foreign (e.g. a Stable Diffusion checkpoint) or mismatched files raise :class:`CFLDCheckpointError`
 naming the file and the fix, before any model is built.
 """
 
@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from ..state_dicts import listing, state_dict_mismatch
 from .conditioner import CFLDConditioner
 from .config import ConditionerConfig, StateDict, conditioner_config, unet_config
-from .errors import CheckpointError
+from .errors import CFLDCheckpointError
 from .unet import SD15UNet, UNetConfig
 
 logger = logging.getLogger(__name__)
@@ -58,12 +58,12 @@ def _torch_load(path: Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(
+        raise CFLDCheckpointError(
             f"{path}: refused to load, the file holds pickled objects other than tensors ({first[:200]}). "
             f"Only plain weight files are read. {download_hint()}") from None
     except (RuntimeError, EOFError, ValueError, OSError) as err:
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch weights file ({str(err)[:200]}). Is the "
-                              f"download complete? {download_hint()}") from None
+        raise CFLDCheckpointError(f"{path}: cannot be read as a PyTorch weights file ({str(err)[:200]}). "
+                                  f"Is the download complete? {download_hint()}") from None
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -71,17 +71,17 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     with an optional ``module.`` prefix removed."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: file not found. {download_hint()}")
+        raise CFLDCheckpointError(f"{path}: file not found. {download_hint()}")
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
         try:
             state = safetensors.torch.load_file(str(path))
         except (SafetensorError, OSError) as err:
-            raise CheckpointError(
+            raise CFLDCheckpointError(
                 f"{path}: cannot be read as safetensors ({err}). {download_hint()}") from None
     else:
         state = _torch_load(path)
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(
+        raise CFLDCheckpointError(
             f"{path}: not a flat dict of tensors, so not a CFLD release file. {download_hint()}")
     return {k.removeprefix("module."): v for k, v in state.items()}
 
@@ -111,7 +111,7 @@ def unet_state(state: StateDict) -> dict[str, torch.Tensor]:
 def _check_keys(module: torch.nn.Module, state: StateDict, path: Path, what: str) -> None:
     problems = state_dict_mismatch(state, {k: v.shape for k, v in module.state_dict().items()})
     if problems:
-        raise CheckpointError(f"{path}: does not fit the CFLD {what} ({'; '.join(problems)}). "
+        raise CFLDCheckpointError(f"{path}: does not fit the CFLD {what} ({'; '.join(problems)}). "
                               f"Is it a complete, unmodified release file? {download_hint()}")
 
 
@@ -121,7 +121,7 @@ def build_conditioner(state: StateDict, path: Path) -> CFLDConditioner:
     try:
         config = conditioner_config(state)
     except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot read the CFLD conditioning model's sizes ({err}). "
+        raise CFLDCheckpointError(f"{path}: cannot read the CFLD conditioning model's sizes ({err}). "
                               f"{download_hint()}") from None
     model = CFLDConditioner(config)
     _check_keys(model, state, path, "conditioning model")
@@ -134,7 +134,8 @@ def read_unet_config(state: StateDict, path: Path) -> UNetConfig:
     try:
         return unet_config(unet_state(state))
     except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot read the UNet's sizes ({err}). {download_hint()}") from None
+        raise CFLDCheckpointError(f"{path}: cannot read the UNet's sizes ({err}). "
+                                  f"{download_hint()}") from None
 
 
 def build_unet(state: StateDict, path: Path) -> SD15UNet:
@@ -153,12 +154,12 @@ def read_release(conditioning_path: str | Path, unet_path: str | Path
     conditioning_path, unet_path = Path(conditioning_path), Path(unet_path)
     missing = [p for p in (conditioning_path, unet_path) if not p.is_file()]
     if missing:
-        raise CheckpointError(f"CFLD needs both release files; not found: {', '.join(map(str, missing))}. "
-                              f"{download_hint()}")
+        raise CFLDCheckpointError(f"CFLD needs both release files; not found: "
+                                  f"{', '.join(map(str, missing))}. {download_hint()}")
     cond, unet = read_tensors(conditioning_path), read_tensors(unet_path)
     kinds = file_kind(cond), file_kind(unet)
     if kinds == (FileKind.UNET, FileKind.CONDITIONING):
-        raise CheckpointError(
+        raise CFLDCheckpointError(
             f"The two CFLD files are swapped: {conditioning_path} is the UNet and {unet_path} the "
             f"conditioning model. Pass {unet_path.name} as the conditioning model ({CONDITIONING_FILE}) and "
             f"{conditioning_path.name} as the UNet ({UNET_FILE}).")
@@ -167,12 +168,12 @@ def read_release(conditioning_path: str | Path, unet_path: str | Path
         if kind == want:
             continue
         found = f"it is CFLD's {kind.value}" if kind else _foreign_reason(state)
-        raise CheckpointError(f"{path}: expected CFLD's {want.value}, but {found}. {download_hint()}")
+        raise CFLDCheckpointError(f"{path}: expected CFLD's {want.value}, but {found}. {download_hint()}")
     return cond, unet
 
 
 def check_pair(c: ConditionerConfig, u: UNetConfig, conditioning_path: Path, unet_path: Path) -> None:
-    """Raise :class:`CheckpointError` when the two files' sizes do not describe one model."""
+    """Raise :class:`CFLDCheckpointError` when the two files' sizes do not describe one model."""
     problems = []
     if c.decoder.ctx_dim != u.cross_attention_dim:
         problems.append(f"prompt width {c.decoder.ctx_dim} vs UNet cross-attention width "
@@ -187,7 +188,7 @@ def check_pair(c: ConditionerConfig, u: UNetConfig, conditioning_path: Path, une
             problems.append(f"HGA bias width {width} does not fit UNet block {block}")
             break
     if problems:
-        raise CheckpointError(
+        raise CFLDCheckpointError(
             f"{conditioning_path} and {unet_path} do not belong to one CFLD model: {'; '.join(problems)}. "
             f"Use the two files of the same release. {download_hint()}")
 
@@ -201,7 +202,7 @@ def convert_to_safetensors(source: str | Path, target: str | Path) -> FileKind:
     state = read_tensors(source)
     kind = file_kind(state)
     if kind is None:
-        raise CheckpointError(
+        raise CFLDCheckpointError(
             f"{source}: not a CFLD release file ({_foreign_reason(state)}). {download_hint()}")
     if kind is FileKind.CONDITIONING:
         build_conditioner(state, source)
@@ -210,7 +211,7 @@ def convert_to_safetensors(source: str | Path, target: str | Path) -> FileKind:
     kept = {k: v.contiguous().clone() for k, v in state.items()
             if k.rsplit(".", 1)[-1] not in RECOMPUTED_BUFFERS}
     if target.resolve() == source.resolve():
-        raise CheckpointError(f"{target}: the output would overwrite the input; choose another name.")
+        raise CFLDCheckpointError(f"{target}: the output would overwrite the input; choose another name.")
     target.parent.mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file(kept, str(target), metadata={"format": "pt", "cfld_file": kind.name.lower()})
     logger.info("%s -> %s (%s, %d tensors)", source, target, kind.value, len(kept))

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..cli_runner import run_command
 from .checkpoint import FileKind, convert_to_safetensors, file_kind, read_tensors, unet_state
 from .config import conditioner_config, unet_config
-from .errors import CFLDError, CheckpointError
+from .errors import CFLDCheckpointError, CFLDError
 
 logger = logging.getLogger("pose_models.cfld.cli")
 
@@ -44,14 +44,14 @@ def _info(args: argparse.Namespace) -> None:
     state = read_tensors(args.input)
     kind = file_kind(state)
     if kind is None:
-        raise CheckpointError(f"{args.input}: not a CFLD release file")
+        raise CFLDCheckpointError(f"{args.input}: not a CFLD release file")
     try:
         if kind is FileKind.CONDITIONING:
             config: object = conditioner_config(state)
         else:
             config = unet_config(unet_state(state))
     except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{args.input}: cannot read its sizes ({err})") from None
+        raise CFLDCheckpointError(f"{args.input}: cannot read its sizes ({err})") from None
     values = sum(t.numel() for t in state.values())
     logger.info("%s: CFLD %s, %d tensors, %d values; %s", args.input, kind.value, len(state), values, config)
 

@@ -182,8 +182,8 @@ class CFLDModel:
 def load_release(model_bin: str | Path, unet_bin: str | Path, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> CFLDModel:
     """Load ``pytorch_model.bin`` (conditioning) and ``pytorch_model_1.bin`` (UNet), or their safetensors
-    conversions; sizes come from the tensors. Raises :class:`CheckpointError` for missing, swapped, foreign
-    or mismatched files."""
+    conversions; sizes come from the tensors. Raises :class:`CFLDCheckpointError` for missing, swapped,
+    foreign or mismatched files."""
     model_bin, unet_bin = Path(model_bin), Path(unet_bin)
     cond_state, unet_state = read_release(model_bin, unet_bin)
     conditioner = build_conditioner(cond_state, model_bin)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import PoseTransferError
 from ..state_dicts import state_dict_mismatch
 from .network import BodyPoseNet, expected_state_dict_shapes
 
@@ -51,7 +52,7 @@ DOWNLOAD_HINT = (
 )
 
 
-class BodyModelError(ValueError):
+class BodyModelError(PoseTransferError):
     """A body model file exists but cannot be used; the message names the file and what to do."""
 
 

@@ -15,7 +15,7 @@ Usage::
 """
 
 from .checkpoint import convert_to_safetensors, load_network, read_state_dict
-from .errors import CheckpointError, ParsingError
+from .errors import ParsingCheckpointError, ParsingError
 from .labels import ATR, GROUPS, LABEL_SETS, LIP, MODELS_FOLDER, PART_GROUPS, PASCAL, LabelSet
 from .network import SCHPNet, SCHPOutput
 from .parser import HumanParser, ParsingResult, ProgressCallback
@@ -24,7 +24,7 @@ from .transforms import CropTransform, crop_transform
 
 __all__ = [
     "ATR", "GROUPS", "LABEL_SETS", "LIP", "MODELS_FOLDER", "PART_GROUPS", "PASCAL",
-    "CheckpointError", "CropTransform", "HumanParser", "LabelSet", "ParsingError", "ParsingResult",
+    "ParsingCheckpointError", "CropTransform", "HumanParser", "LabelSet", "ParsingError", "ParsingResult",
     "ProgressCallback", "SCHPNet", "SCHPOutput",
     "color_map", "convert_to_safetensors", "crop_transform", "group_mask", "group_masks", "legend",
     "legend_image", "load_network", "read_state_dict",

@@ -7,7 +7,7 @@ object other than tensors and plain containers, so no code in a file is ever exe
 files (see :func:`convert_to_safetensors`) hold the same tensors with the prefix removed.
 
 The label set comes from the weights (the fusion classifier's output channels), never from the file
-name. Keys must match the network exactly; a mismatch raises :class:`CheckpointError` naming the file,
+name. Keys must match the network exactly; a mismatch raises :class:`ParsingCheckpointError` naming the file,
 the missing, unexpected and wrongly shaped keys, and the files to download into ``models/human_parsing/``.
 """
 
@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..state_dicts import state_dict_mismatch
-from .errors import CheckpointError
+from .errors import ParsingCheckpointError
 from .labels import LABEL_SETS, MODELS_FOLDER, SCHP_DOWNLOAD_URL, LabelSet, label_set_for_classes
 from .network import SCHPNet
 
@@ -59,13 +59,13 @@ def _load_pickle(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
+        raise ParsingCheckpointError(
             f"{path}: refused to load, the file contains pickled objects other than tensors "
             f"({_unpickler_reason(err)}). Only plain weight files are read; {download_hint()}"
         ) from None
     except (RuntimeError, EOFError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({err}). Is the download "
-                              f"complete? {download_hint()}") from None
+        raise ParsingCheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({err}). Is the "
+                                     f"download complete? {download_hint()}") from None
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -76,23 +76,24 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such file. {download_hint()}")
+        raise ParsingCheckpointError(f"{path}: no such file. {download_hint()}")
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
         try:
             raw: object = safetensors.torch.load_file(path, device="cpu")
         except SafetensorError as err:
-            raise CheckpointError(f"{path}: cannot be read as safetensors ({err}). "
+            raise ParsingCheckpointError(f"{path}: cannot be read as safetensors ({err}). "
                                   f"{download_hint()}") from None
     else:
         raw = _load_pickle(path)
         if isinstance(raw, Mapping) and "state_dict" in raw:
             raw = raw["state_dict"]
     if not isinstance(raw, Mapping):
-        raise CheckpointError(f"{path}: holds a {type(raw).__name__}, not a state dict. {download_hint()}")
+        raise ParsingCheckpointError(f"{path}: holds a {type(raw).__name__}, not a state dict. "
+                                     f"{download_hint()}")
     state: dict[str, torch.Tensor] = {}
     for key, value in raw.items():
         if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor. "
+            raise ParsingCheckpointError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor. "
                                   f"{download_hint()}")
         state[str(key).removeprefix(PREFIX)] = value
     return state
@@ -109,16 +110,17 @@ def detect_label_set(state: Mapping[str, torch.Tensor], source: str | Path) -> L
     """The label set of a state dict, from the classifier's output channels; ``source`` names the file."""
     classifier = state.get(CLASSIFIER_KEY)
     if classifier is None or classifier.dim() != 4:
-        raise CheckpointError(f"{source}: no SCHP classifier weight {CLASSIFIER_KEY!r} [labels, 256, 1, 1], "
-                              f"so this is not an SCHP parsing checkpoint. {download_hint()}")
+        raise ParsingCheckpointError(f"{source}: no SCHP classifier weight {CLASSIFIER_KEY!r} "
+                                     f"[labels, 256, 1, 1], so this is not an SCHP parsing checkpoint. "
+                                     f"{download_hint()}")
     return label_set_for_classes(classifier.shape[0], str(source))
 
 
 def check_state_dict(state: Mapping[str, torch.Tensor], label_set: LabelSet, source: str | Path) -> None:
-    """Raise :class:`CheckpointError` unless ``state`` has exactly the network's keys and shapes."""
+    """Raise :class:`ParsingCheckpointError` unless ``state`` has exactly the network's keys and shapes."""
     problems = state_dict_mismatch(state, expected_shapes(label_set.num_classes))
     if problems:
-        raise CheckpointError(
+        raise ParsingCheckpointError(
             f"{source}: does not fit the SCHP ResNet-101 network for {label_set.title} "
             f"({label_set.num_classes} labels): {'; '.join(problems)}. {download_hint()}"
         )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import CheckpointError
+from .errors import ParsingCheckpointError
 
 PART_GROUPS: tuple[str, ...] = (
     "face", "hair", "upper_clothes", "lower_clothes", "dress_coat", "arms", "legs", "shoes", "accessories",
@@ -145,7 +145,7 @@ def label_set_for_classes(num_classes: int, source: str) -> LabelSet:
         if label_set.num_classes == num_classes:
             return label_set
     known = ", ".join(f"{s.num_classes} ({s.title})" for s in LABEL_SETS)
-    raise CheckpointError(
+    raise ParsingCheckpointError(
         f"{source}: the classifier has {num_classes} output labels, but SCHP checkpoints have {known}. "
         f"Use one of {', '.join(s.checkpoint for s in LABEL_SETS)} in models/{MODELS_FOLDER}/."
     )

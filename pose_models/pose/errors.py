@@ -2,13 +2,16 @@
 
 Every reader, writer and transform raises :class:`PoseFormatError` for bad input. Its message names
 *what* is wrong, *where* (input, frame, person, part, point) and *how to fix it*, so a node can show it to
-the user unchanged. It subclasses ``ValueError`` so callers that already catch ``ValueError`` keep working.
+the user unchanged. It subclasses the pack's error root (a ``ValueError``) so callers that already catch
+``ValueError`` keep working.
 """
 
 from __future__ import annotations
 
+from ..errors import PoseTransferError
 
-class PoseFormatError(ValueError):
+
+class PoseFormatError(PoseTransferError):
     """Pose data that cannot be read, written or processed as asked; the message says why and how."""
 
 

@@ -10,7 +10,7 @@ import torch
 from cfld.reference import tiny_inputs as T
 from cfld.tiny_release import release_state_dicts
 
-from pose_models.cfld import CFLDModel, CheckpointError, FileKind, file_kind, load_release, read_tensors
+from pose_models.cfld import CFLDCheckpointError, CFLDModel, FileKind, file_kind, load_release, read_tensors
 from pose_models.cfld.cli import main as cli_main
 from pose_models.cfld.config import HEAD_WIDTH, conditioner_config
 from pose_models.cfld.unet import SD15UNet, UNetConfig
@@ -51,17 +51,17 @@ def test_module_prefix_is_accepted(tmp_path: Path, cfld_model: CFLDModel, ref_co
 
 
 def test_missing_file_names_it_and_the_folder(release_files: tuple[Path, Path], tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"not found: .*pytorch_model_1\.bin.*models/cfld/"):
+    with pytest.raises(CFLDCheckpointError, match=r"not found: .*pytorch_model_1\.bin.*models/cfld/"):
         load_release(release_files[0], tmp_path / "pytorch_model_1.bin")
 
 
 def test_swapped_files(release_files: tuple[Path, Path]) -> None:
-    with pytest.raises(CheckpointError, match="swapped"):
+    with pytest.raises(CFLDCheckpointError, match="swapped"):
         load_release(release_files[1], release_files[0])
 
 
 def test_same_file_twice(release_files: tuple[Path, Path]) -> None:
-    with pytest.raises(CheckpointError, match=r"expected CFLD's UNet .* it is CFLD's conditioning model"):
+    with pytest.raises(CFLDCheckpointError, match=r"expected CFLD's UNet .* it is CFLD's conditioning model"):
         load_release(release_files[0], release_files[0])
 
 
@@ -69,7 +69,7 @@ def test_stable_diffusion_checkpoint_is_refused(release_files: tuple[Path, Path]
     sd = tmp_path / "v1-5-pruned.bin"
     torch.save({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(32, 4, 3, 3),
                 "first_stage_model.decoder.conv_in.weight": torch.zeros(1)}, sd)
-    with pytest.raises(CheckpointError, match=r"expected CFLD's UNet .*Stable Diffusion checkpoint"):
+    with pytest.raises(CFLDCheckpointError, match=r"expected CFLD's UNet .*Stable Diffusion checkpoint"):
         load_release(release_files[0], sd)
     assert cli_main(["convert", str(sd), str(tmp_path / "x.safetensors")]) == 2
 
@@ -77,7 +77,7 @@ def test_stable_diffusion_checkpoint_is_refused(release_files: tuple[Path, Path]
 def test_pickled_objects_are_refused(release_files: tuple[Path, Path], tmp_path: Path) -> None:
     bad = tmp_path / "pytorch_model.bin"
     torch.save({"learnable_vector": torch.zeros(1), "args": argparse.Namespace(a=1)}, bad)
-    with pytest.raises(CheckpointError, match="refused to load"):
+    with pytest.raises(CFLDCheckpointError, match="refused to load"):
         load_release(bad, release_files[1])
 
 
@@ -85,7 +85,7 @@ def test_truncated_file(release_files: tuple[Path, Path], tmp_path: Path) -> Non
     cut = tmp_path / "pytorch_model_1.bin"
     data = release_files[1].read_bytes()
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(CFLDCheckpointError, match="cannot be read"):
         load_release(release_files[0], cut)
 
 
@@ -94,7 +94,8 @@ def test_missing_tensor_is_named(tmp_path: Path, release_files: tuple[Path, Path
     del cond["decoder.blocks.1.ff.net.2.weight"]
     path = tmp_path / "pytorch_model.bin"
     torch.save(cond, path)
-    with pytest.raises(CheckpointError, match=r"1 missing key\(s\): decoder\.blocks\.1\.ff\.net\.2\.weight"):
+    missing = r"1 missing key\(s\): decoder\.blocks\.1\.ff\.net\.2\.weight"
+    with pytest.raises(CFLDCheckpointError, match=missing):
         load_release(path, release_files[1])
 
 
@@ -102,7 +103,7 @@ def test_files_of_different_models(tmp_path: Path, release_files: tuple[Path, Pa
     other = SD15UNet(UNetConfig(block_out_channels=(32, 32, 64, 64), cross_attention_dim=32))
     path = tmp_path / "pytorch_model_1.bin"
     torch.save({f"model.{k}": v for k, v in other.state_dict().items()}, path)
-    with pytest.raises(CheckpointError, match="do not belong to one CFLD model: prompt width 64"):
+    with pytest.raises(CFLDCheckpointError, match="do not belong to one CFLD model: prompt width 64"):
         load_release(release_files[0], path)
 
 

@@ -9,7 +9,13 @@ import pytest
 import torch
 from parsing.schp_fakes import official_shapes, official_state_dict, save_official
 
-from pose_models.parsing import LABEL_SETS, CheckpointError, SCHPNet, convert_to_safetensors, load_network
+from pose_models.parsing import (
+    LABEL_SETS,
+    ParsingCheckpointError,
+    SCHPNet,
+    convert_to_safetensors,
+    load_network,
+)
 from pose_models.parsing.checkpoint import expected_shapes, read_state_dict
 
 ids = [s.name for s in LABEL_SETS]
@@ -74,7 +80,7 @@ def test_pickled_objects_are_refused_not_executed(tmp_path, lip_state):
     marker = tmp_path / "marker.txt"
     path = tmp_path / "exp-schp-201908261155-lip.pth"
     torch.save({"state_dict": lip_state, "extra": _Payload(marker)}, path)
-    with pytest.raises(CheckpointError, match="refused to load") as err:
+    with pytest.raises(ParsingCheckpointError, match="refused to load") as err:
         load_network(path)
     message = str(err.value)
     assert str(path) in message and "models/human_parsing/" in message and "Unsupported global" in message
@@ -85,17 +91,17 @@ def test_pickled_objects_are_refused_not_executed(tmp_path, lip_state):
 def test_non_tensor_entries_and_unreadable_files(tmp_path, lip_state):
     bad = tmp_path / "bad.pth"
     torch.save({"state_dict": {**lip_state, "module.note": "hello"}}, bad)
-    with pytest.raises(CheckpointError, match=r"'module\.note' is a str, not a tensor"):
+    with pytest.raises(ParsingCheckpointError, match=r"'module\.note' is a str, not a tensor"):
         load_network(bad)
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(save_official(tmp_path / "full.pth", lip_state).read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(ParsingCheckpointError, match="cannot be read"):
         load_network(truncated)
-    with pytest.raises(CheckpointError, match="no such file.*models/human_parsing/"):
+    with pytest.raises(ParsingCheckpointError, match="no such file.*models/human_parsing/"):
         load_network(tmp_path / "absent.pth")
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"not a safetensors file")
-    with pytest.raises(CheckpointError, match="cannot be read as safetensors"):
+    with pytest.raises(ParsingCheckpointError, match="cannot be read as safetensors"):
         load_network(garbage)
 
 
@@ -104,7 +110,7 @@ def test_missing_and_unexpected_keys_are_named(tmp_path, lip_state):
     del state["module.layer3.22.bn2.running_var"]
     state["module.layer1.0.bn1.num_batches_tracked"] = torch.tensor(5)
     path = save_official(tmp_path / "edited.pth", state)
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(ParsingCheckpointError) as err:
         load_network(path)
     message = str(err.value)
     assert str(path) in message and "LIP" in message
@@ -117,7 +123,7 @@ def test_wrong_shapes_are_named(tmp_path, lip_state):
     state = dict(lip_state)
     state["module.decoder.conv4.weight"] = torch.zeros(18, 256, 1, 1)  # an ATR decoder in a LIP model
     state["module.layer2.0.conv2.weight"] = torch.zeros(128, 128, 1, 1)
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(ParsingCheckpointError) as err:
         load_network(save_official(tmp_path / "shapes.pth", state))
     assert ("2 tensor(s) of the wrong shape: "
             "layer2.0.conv2.weight [128, 128, 1, 1] (expected [128, 128, 3, 3]), "
@@ -127,11 +133,11 @@ def test_wrong_shapes_are_named(tmp_path, lip_state):
 def test_unknown_label_count_and_foreign_files(tmp_path, lip_state):
     state = dict(lip_state)
     state["module.fushion.3.weight"] = torch.zeros(5, 256, 1, 1)
-    with pytest.raises(CheckpointError, match="5 output labels.*20 \\(LIP\\), 18 \\(ATR\\), 7"):
+    with pytest.raises(ParsingCheckpointError, match="5 output labels.*20 \\(LIP\\), 18 \\(ATR\\), 7"):
         load_network(save_official(tmp_path / "five.pth", state))
     foreign = tmp_path / "resnet.pth"
     torch.save({"fc.weight": torch.zeros(10, 2048)}, foreign)
-    with pytest.raises(CheckpointError, match="not an SCHP parsing checkpoint.*models/human_parsing/"):
+    with pytest.raises(ParsingCheckpointError, match="not an SCHP parsing checkpoint.*models/human_parsing/"):
         load_network(foreign)
 
 
@@ -139,6 +145,6 @@ def test_conversion_refuses_a_broken_checkpoint(tmp_path, lip_state):
     state = dict(lip_state)
     del state["module.edge.conv5.bias"]
     target = tmp_path / "out.safetensors"
-    with pytest.raises(CheckpointError, match="edge.conv5.bias"):
+    with pytest.raises(ParsingCheckpointError, match="edge.conv5.bias"):
         convert_to_safetensors(save_official(tmp_path / "broken.pth", state), target)
     assert not target.exists()
