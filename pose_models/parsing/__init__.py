@@ -16,6 +16,7 @@ Usage::
 
 from .checkpoint import convert_to_safetensors, load_network, read_state_dict
 from .errors import ParsingCheckpointError, ParsingError
+from .groups import REGION_GROUPS, RegionGroup
 from .labels import ATR, GROUPS, LABEL_SETS, LIP, MODELS_FOLDER, PART_GROUPS, PASCAL, LabelSet
 from .network import SCHPNet, SCHPOutput
 from .parser import HumanParser, ParsingResult, ProgressCallback
@@ -23,7 +24,8 @@ from .render import color_map, group_mask, group_masks, legend, legend_image
 from .transforms import CropTransform, crop_transform
 
 __all__ = [
-    "ATR", "GROUPS", "LABEL_SETS", "LIP", "MODELS_FOLDER", "PART_GROUPS", "PASCAL",
+    "ATR", "GROUPS", "LABEL_SETS", "LIP", "MODELS_FOLDER", "PART_GROUPS", "PASCAL", "REGION_GROUPS",
+    "RegionGroup",
     "ParsingCheckpointError", "CropTransform", "HumanParser", "LabelSet", "ParsingError", "ParsingResult",
     "ProgressCallback", "SCHPNet", "SCHPOutput",
     "color_map", "convert_to_safetensors", "crop_transform", "group_mask", "group_masks", "legend",

@@ -5,11 +5,11 @@ Label names, input sizes and left/right pairs are the official ones of SCHP's ``
 attaches to its output PNGs): label ``j`` spreads its bits 0, 1, 2 into R, G, B, filling each channel from
 bit 7 downwards, three label bits per step. Label 0 (background) is black.
 
-Region groups are shared across label sets so that downstream code can ask for "upper_clothes" whatever
-checkpoint the user installed (``shared/docs/methods.md`` 3.3). Each non-background label of a set lies
-in exactly one part group; ``person`` is every non-background label and ``background`` is label 0. A
-group a label set cannot express (hair, clothes and shoes for Pascal-Person-Part, whose head label
-includes the hair) has no labels and so gives an all-zero mask.
+Region groups (:mod:`.groups`, the one registry) are shared across label sets so that downstream code
+can ask for "upper_clothes" whatever checkpoint the user installed. Each non-background label of a set
+lies in exactly one part group (checked at import); ``person`` is every non-background label and
+``background`` is label 0. A group a label set cannot express (hair, clothes and shoes for
+Pascal-Person-Part, whose head label includes the hair) has no labels and so gives an all-zero mask.
 """
 
 from __future__ import annotations
@@ -21,14 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ParsingCheckpointError
+from .groups import MASK_OUTPUTS, PART_GROUPS
 
-PART_GROUPS: tuple[str, ...] = (
-    "face", "hair", "upper_clothes", "lower_clothes", "dress_coat", "arms", "legs", "shoes", "accessories",
-)
-"""Groups made of specific labels; together they cover every non-background label exactly once."""
-
-GROUPS: tuple[str, ...] = (*PART_GROUPS, "person", "background")
-"""Every group name, in the order nodes should list them."""
+GROUPS: tuple[str, ...] = MASK_OUTPUTS
+"""Every group name, in the order nodes list them (:data:`.groups.MASK_OUTPUTS`)."""
 
 MODELS_FOLDER = "human_parsing"
 """The host's model folder (``models/human_parsing/``) the checkpoints belong in."""
@@ -137,6 +133,18 @@ PASCAL = LabelSet(
 )
 
 LABEL_SETS: tuple[LabelSet, ...] = (LIP, ATR, PASCAL)
+
+
+def _check_label_sets() -> None:
+    for label_set in LABEL_SETS:
+        if tuple(label_set.parts) != PART_GROUPS:
+            raise RuntimeError(f"{label_set.name}: parts must name every region group, in registry order")
+        grouped = sorted(label for labels in label_set.parts.values() for label in labels)
+        if grouped != list(range(1, label_set.num_classes)):
+            raise RuntimeError(f"{label_set.name}: every non-background label must be in exactly one group")
+
+
+_check_label_sets()
 
 
 def label_set_for_classes(num_classes: int, source: str) -> LabelSet:

@@ -5,7 +5,8 @@ Modules (each documents its data contract):
 
 * :mod:`.keypoints` -- :class:`Person`, :class:`PoseFrame`, COCO-18 names, bones, mirror tables.
 * :mod:`.pose_keypoint` -- ComfyUI ``POSE_KEYPOINT`` values from every producer, and back.
-* :mod:`.openpose_json`, :mod:`.deepfashion`, :mod:`.files` -- OpenPose JSON files, DeepFashion CSV.
+* :mod:`.openpose_json`, :mod:`.deepfashion` -- OpenPose JSON files, DeepFashion CSV; :mod:`.files` -- the
+  registry of pose file formats (name, label, suffix, sniff, read, write).
 * :mod:`.render` -- OpenPose ControlNet skeleton, CFLD skeleton, Gaussian heatmaps, limb masks.
 * :mod:`.ops` -- mirror, confidence threshold, canvas changes, batch helpers.
 * :mod:`.retarget`, :mod:`.interpolate` -- proportions transfer and in-betweening.
@@ -17,7 +18,7 @@ to fix it.
 
 from .deepfashion import read_deepfashion_csv, write_deepfashion_csv
 from .errors import PoseFormatError
-from .files import load_poses, save_poses
+from .files import POSE_FILE_FORMATS, PoseFileFormat, file_format, load_poses, save_poses
 from .interpolate import interpolate_person, interpolate_poses
 from .keypoints import (
     BODY_JOINTS,
@@ -47,14 +48,17 @@ from .retarget import retarget_frame, retarget_person, retarget_sequence
 __all__ = [
     "BODY_JOINTS",
     "BONES",
+    "POSE_FILE_FORMATS",
     "NamedFrame",
     "Person",
+    "PoseFileFormat",
     "PoseFormatError",
     "PoseFrame",
     "PoseSequence",
     "bone_lengths",
     "broadcast_frames",
     "clip_to_canvas",
+    "file_format",
     "fit_to_canvas",
     "from_pose_keypoint",
     "interpolate_person",

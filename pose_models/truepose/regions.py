@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import torch
 
 from ..parsing import PART_GROUPS, LabelSet, group_mask
+from ..parsing.groups import AFFINITY_OF_GROUP, MASK_PRECEDENCE, REGION_TITLES
 from .errors import TruePoseError
 
 BANK_GROUPS: tuple[str, ...] = (*PART_GROUPS, "other", "background")
@@ -24,36 +25,22 @@ BANK_GROUPS: tuple[str, ...] = (*PART_GROUPS, "other", "background")
 PERSON_GROUPS: tuple[str, ...] = (*PART_GROUPS, "other")
 """The groups that together make up the person (everything but ``background``)."""
 
-MASK_PRECEDENCE: tuple[str, ...] = (
-    "face", "hair", "accessories", "shoes", "arms", "upper_clothes", "dress_coat", "lower_clothes", "legs",
-)
-"""Where plain masks overlap, the first group in this order wins (small regions over large ones)."""
-
 REGION_LABEL_SET = LabelSet(
     name="regions",
     title="Region masks",
-    labels=("Background", "Face", "Hair", "Upper clothes", "Lower clothes", "Dress / coat", "Arms", "Legs",
-            "Shoes", "Accessories", "Other person"),
+    labels=("Background", *REGION_TITLES, "Other person"),
     input_size=(512, 512),  # never parsed by a network; the field is required by LabelSet
     flip_pairs=(),
     parts=types.MappingProxyType({g: (i + 1,) for i, g in enumerate(PART_GROUPS)}),
     checkpoint="",
 )
-"""One label per part group plus ``Other person`` (label 10, in no part group): the label set of label
-maps built from plain masks (:func:`labels_from_masks`) and from poses (:mod:`.pose_prior`)."""
+"""One label per part group plus ``Other person`` (the last label, in no part group): the label set of
+label maps built from plain masks (:func:`labels_from_masks`) and from poses (:mod:`.pose_prior`)."""
 
 OTHER_LABEL = len(PART_GROUPS) + 1
 
 AFFINITY: Mapping[str, frozenset[str]] = types.MappingProxyType({
-    "face": frozenset({"face", "hair", "accessories"}),
-    "hair": frozenset({"hair", "face", "accessories"}),
-    "upper_clothes": frozenset({"upper_clothes", "dress_coat", "accessories"}),
-    "lower_clothes": frozenset({"lower_clothes", "dress_coat", "legs"}),
-    "dress_coat": frozenset({"dress_coat", "upper_clothes", "lower_clothes"}),
-    "arms": frozenset({"arms", "upper_clothes", "dress_coat"}),
-    "legs": frozenset({"legs", "lower_clothes", "dress_coat", "shoes"}),
-    "shoes": frozenset({"shoes", "legs"}),
-    "accessories": frozenset({"accessories", "face", "hair", "upper_clothes"}),
+    **AFFINITY_OF_GROUP,
     "other": frozenset(BANK_GROUPS),
     "background": frozenset({"background"}),
 })
