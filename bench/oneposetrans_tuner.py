@@ -130,12 +130,12 @@ class TunerCapture:
 
 
 class Instrument:
-    """Patches the tuner module (``_show_loss``: called once at the end of every step; ``_LossFunction``:
+    """Patches the tuner module (``_show_loss``: called once at the end of every step; ``DenoisingLoss``:
     recorded for the baseline) and the node module's ``tune`` (wall time); restored on exit."""
 
     def __init__(self, tuner_module: Any, node_module: Any, capture: TunerCapture, cuda: bool) -> None:
         self.tuner, self.node, self.capture, self.cuda = tuner_module, node_module, capture, cuda
-        self.saved = (tuner_module._show_loss, tuner_module._LossFunction, node_module.tune)
+        self.saved = (tuner_module._show_loss, tuner_module.DenoisingLoss, node_module.tune)
 
     def __enter__(self) -> Instrument:
         show_loss, loss_class, tune = self.saved
@@ -168,11 +168,11 @@ class Instrument:
             finally:
                 capture.wall.append(time.perf_counter() - start)
 
-        self.tuner._show_loss, self.tuner._LossFunction, self.node.tune = step_end, RecordingLoss, timed_tune
+        self.tuner._show_loss, self.tuner.DenoisingLoss, self.node.tune = step_end, RecordingLoss, timed_tune
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.tuner._show_loss, self.tuner._LossFunction, self.node.tune = self.saved
+        self.tuner._show_loss, self.tuner.DenoisingLoss, self.node.tune = self.saved
 
 
 def peft_unet(checkpoint: Path, device: torch.device) -> torch.nn.Module:
@@ -275,8 +275,8 @@ def bench_crop(host: Any, checkpoint: str, source: str, crop: int, args: argpars
     import comfy.model_management
 
     cuda = args.device == "cuda"
-    tuner_module = module_ending("nodes.oneposetrans_tuner")
-    node_module = module_ending("nodes.oneposetrans")
+    tuner_module = module_ending("nodes.oneposetrans.training")
+    node_module = module_ending("nodes.oneposetrans.tuner")
     tuner_times, baseline_times, walls = [], [], []
     tuner_peak = baseline_peak = None
     unet, tuner_saved, baseline_saved = None, 0, None
@@ -370,7 +370,7 @@ def main() -> None:
         tree = harness.prepare_tree(Path(scratch))
         checkpoint = harness.checkpoint(tree, args.model, args.checkpoint, args.device)
         host = harness.start_host(tree, args.device)
-        module_ending("nodes.oneposetrans_tuner").LOG.setLevel(logging.INFO)  # its phase timings
+        module_ending("nodes.oneposetrans.training").LOG.setLevel(logging.INFO)  # its phase timings
         (tree / "input").mkdir(exist_ok=True)
         source = write_source(tree / "input")
         results = [bench_crop(host, checkpoint, source, crop, args) for crop in args.crops]

@@ -171,7 +171,8 @@ def main() -> None:
             decoder = write_random_taesd(tree / "models" / "vae" / "bench_taesd.safetensors").name
         import nodes
 
-        guidance = module_ending("nodes.guidance")
+        guidance = module_ending("nodes.host.sampling")  # calls energy_gradient by its module name
+        autograd = module_ending("nodes.host.autograd")
         estimator_cls = module_ending("pose_models.openpose_body.estimator").OpenPoseBodyEstimator
         energy_cls = module_ending("pose_models.pose_guidance.energy").PoseEnergy
         results = []
@@ -189,9 +190,9 @@ def main() -> None:
                 ).raise_on_error()
                 with (
                     Timed(nodes, "common_ksampler") as sampling,
-                    Timed(guidance, "_energy_gradient") as grads,
-                    Timed(guidance.LatentDecoder, "forward") as vae_decodes,
-                    Timed(guidance.TinyLatentDecoder, "forward") as taesd_decodes,
+                    Timed(guidance, "energy_gradient") as grads,
+                    Timed(autograd.LatentDecoder, "forward") as vae_decodes,
+                    Timed(autograd.TinyLatentDecoder, "forward") as taesd_decodes,
                     Timed(energy_cls, "forward") as energies,
                     Timed(estimator_cls, "forward") as estimates,
                 ):

@@ -122,7 +122,7 @@ def main() -> None:
         host = harness.start_host(tree, args.device, args.host_attention)
         import nodes
 
-        bank_module = module_ending("nodes.truepose_bank")
+        bank_module = module_ending("nodes.truepose.bank")
         (tree / "input").mkdir(exist_ok=True)
         results = []
         for size in args.sizes:

@@ -9,7 +9,7 @@ Modules (each documents its data contract):
 
 * :mod:`.blocks` -- host and diffusers attention-block names, block-weight presets and strings.
 * :mod:`.lora_format` -- LoRA initialisation and the host's (kohya) LoRA key format.
-* :mod:`.training` -- tuner settings, random source crops, noise-prediction loss weights.
+* :mod:`.training` -- tuner settings, random source crops, the loss and its weights, the AdamW loop.
 * :mod:`.caption` -- the "A man/woman with face, ..." caption template.
 * :mod:`.ip_adapter` -- IP-Adapter files, cross-attention layer numbering, image projection, style presets.
 * :mod:`.instantid` -- InstantID's face Resampler and the face value written at the "face" token.
@@ -43,9 +43,12 @@ from .training import (
     TunerSettings,
     center_square_crop,
     check_crop_size,
+    denoising_loss,
+    evaluation_loss,
     parse_targets,
     prediction_loss_weight,
     random_square_crops,
+    train_lora,
     uniform_timesteps,
 )
 
@@ -65,6 +68,9 @@ __all__ = [
     "check_crop_size",
     "parse_targets",
     "uniform_timesteps",
+    "train_lora",
+    "denoising_loss",
+    "evaluation_loss",
     "block_of_weight_key",
     "build_caption",
     "cross_attention_layers",

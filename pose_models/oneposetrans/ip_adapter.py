@@ -197,6 +197,38 @@ class ImageProjection:
         return F.layer_norm(x, (self.context_dim,), self.norm_weight, self.norm_bias)
 
 
+@dataclass(frozen=True)
+class StyleKeysValues:
+    """The IP-Adapter image keys/values of one cross-attention layer: ``scale`` and ``(k_ip, v_ip)``
+    ``[tokens, inner_dim]`` for the positive rows (the source image) and for the negative rows (the
+    zero-image embedding)."""
+
+    scale: float
+    cond: tuple[torch.Tensor, torch.Tensor]
+    uncond: tuple[torch.Tensor, torch.Tensor]
+
+
+def style_keys_values(projection: ImageProjection, embeds: torch.Tensor,
+                      weights: dict[str, dict[str, torch.Tensor]], layers: list[CrossAttentionLayer],
+                      scales: dict[tuple[str, int, int], float]
+                      ) -> dict[tuple[str, int, int], StyleKeysValues]:
+    """Per layer ``patch_key`` with a non-zero scale: the image tokens of ``embeds [N, embed_dim]`` (every
+    image's tokens concatenated) projected by the layer's ``to_k_ip``/``to_v_ip`` (:func:`layer_projections`),
+    and the same for the zero embedding."""
+    tokens = projection(embeds).reshape(-1, projection.context_dim)
+    zero_tokens = projection(torch.zeros_like(embeds)).reshape(-1, projection.context_dim)
+    out = {}
+    for layer in layers:
+        scale = scales.get(layer.patch_key, 0.0)
+        if scale == 0.0:
+            continue
+        w = weights[layer.adapter_key]
+        out[layer.patch_key] = StyleKeysValues(
+            scale, (tokens @ w["to_k_ip"].T, tokens @ w["to_v_ip"].T),
+            (zero_tokens @ w["to_k_ip"].T, zero_tokens @ w["to_v_ip"].T))
+    return out
+
+
 def rows_by_branch(
     cond_or_uncond: list[int], batch: int, cond: torch.Tensor, uncond: torch.Tensor
 ) -> torch.Tensor:

@@ -1,11 +1,13 @@
-"""Settings of the one-shot tuner, the random training crops of the source and the noise-prediction loss
-weight (methods.md 1.5).
+"""The one-shot tuner without the host: settings, the random training crops of the source, the
+noise-prediction loss and its weight, the AdamW loop and the fixed-noise evaluation (``docs/methods.md``,
+"OnePoseTrans").
 
 Images are ``float [B, H, W, 3]`` in ``[0, 1]`` (the host's IMAGE); crops keep that layout.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -105,3 +107,58 @@ def uniform_timesteps(count: int, generator: torch.Generator, num_timesteps: int
     """Integer timesteps ``t ~ U{0..num_timesteps-1}`` as float ``[count]``."""
     return torch.randint(0, num_timesteps, (count,), generator=generator).float()
 
+
+
+def denoising_loss(x0_pred: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, prediction: str,
+                   sigma_data: float) -> torch.Tensor:
+    """The recipe's MSE of the raw prediction (eps or v) written through the denoised output:
+    ``mean((w(sigma) * (x0_pred - x0))^2)`` with :func:`prediction_loss_weight` (``x0 [B, C, h, w]``,
+    ``sigma [B]``); ``x0_pred`` is computed in float32."""
+    weight = prediction_loss_weight(sigma, prediction, sigma_data).view(-1, 1, 1, 1)
+    return ((weight * (x0_pred.float() - x0)) ** 2).mean()
+
+
+LossFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``loss(x0 [B, C, h, w], timesteps [B], noise [B, C, h, w]) -> scalar``."""
+
+
+def train_lora(loss_fn: LossFunction, parameters: list[torch.nn.Parameter], latents: torch.Tensor,
+               settings: TunerSettings, generator: torch.Generator, *, fp16_scaling: bool, device_type: str,
+               before_step: Callable[[], None], after_step: Callable[[int, float], None]) -> list[float]:
+    """The recipe's optimisation: AdamW (betas 0.9/0.999, eps 1e-8, the settings' lr and weight decay) over
+    ``parameters`` for ``settings.steps`` steps; step ``i`` trains on ``latents[i*b:(i+1)*b]`` (``b`` =
+    ``settings.batch_size``) at timesteps ``U{0..999}`` with fresh noise, both from ``generator``.
+    ``fp16_scaling``: loss scaling for an fp16 autocast. ``before_step()`` runs first in every step (the
+    interruption point), ``after_step(step, loss)`` last. Returns the loss of every step."""
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, betas=(0.9, 0.999), eps=1e-8,
+                                  weight_decay=settings.weight_decay)
+    scaler = torch.amp.GradScaler(device_type, enabled=fp16_scaling)
+    losses: list[float] = []
+    for step in range(settings.steps):
+        before_step()
+        batch = latents[step * settings.batch_size : (step + 1) * settings.batch_size]
+        timesteps = uniform_timesteps(batch.shape[0], generator)
+        noise = torch.randn(batch.shape, generator=generator)
+        with torch.enable_grad():
+            loss = loss_fn(batch, timesteps, noise)
+            scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        after_step(step + 1, losses[-1])
+    return losses
+
+
+def evaluation_loss(loss_fn: LossFunction, x0: torch.Tensor, samples: int, seed: int, chunk: int) -> float:
+    """Mean loss of ``x0 [1, C, h, w]`` over ``samples`` fixed timesteps (evenly spaced over 0..999) and
+    fixed noise drawn from ``seed``, in chunks of ``chunk`` samples."""
+    generator = torch.Generator().manual_seed(seed)
+    timesteps = torch.linspace(0, 999, samples).round()
+    noise = torch.randn((samples, *x0.shape[1:]), generator=generator)
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, samples, chunk):
+            t = timesteps[start : start + chunk]
+            total += float(loss_fn(x0.repeat(len(t), 1, 1, 1), t, noise[start : start + chunk])) * len(t)
+    return total / samples

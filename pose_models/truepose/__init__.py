@@ -2,14 +2,15 @@
 
 TruePose (arXiv 2502.03426) preserves the source person's face and clothing by letting the target's
 self-attention read the source's keys and values, biased by the source's human parsing (HPFA). The pack's
-design is in ``shared/docs/methods.md`` 3.3; the host glue is in ``nodes/truepose_*.py``.
+design is in ``docs/methods.md`` ("TruePose"); the host glue is in ``nodes/truepose/``.
 
 Modules (each documents its data contract):
 
 * :mod:`.regions` -- bank region groups (the SCHP part groups, ``other``, ``background``), group masks
   from a parsing result, label maps from plain masks, group and weight parsing, region affinity.
-* :mod:`.blocks` -- UNet self-attention layer keys and the block selection language.
+* :mod:`.blocks` -- attention layer keys (opaque, from the backbone) and the block selection language.
 * :mod:`.bias` -- per-layer coverage, the additive source-key bias and region-to-region gating.
+* :mod:`.fusion` -- the fused attention that keeps another pack's self-attention patch.
 * :mod:`.pose_prior` -- target region masks from a pose (face disk, torso polygon, limb capsules).
 * :mod:`.alignment` -- CAA: region crops and the region CLIP energy (encoder passed in).
 """
@@ -17,6 +18,7 @@ Modules (each documents its data contract):
 from .bias import area_coverage, dominant_group, gate_penalty, source_key_bias
 from .blocks import LayerKey, format_layer_key, parse_block_selection
 from .errors import TruePoseError
+from .fusion import mixed_with_own_output
 from .pose_prior import target_region_labels
 from .regions import (
     AFFINITY,
@@ -32,6 +34,7 @@ from .regions import (
 __all__ = [
     "AFFINITY", "BANK_GROUPS", "REGION_LABEL_SET", "LayerKey", "TruePoseError",
     "affinity_matrix", "area_coverage", "bank_group_masks", "dominant_group", "format_layer_key",
-    "gate_penalty", "labels_from_masks", "parse_block_selection", "parse_group_weights", "parse_groups",
+    "gate_penalty", "labels_from_masks", "mixed_with_own_output", "parse_block_selection",
+    "parse_group_weights", "parse_groups",
     "source_key_bias", "target_region_labels",
 ]

@@ -9,6 +9,7 @@ raises ``ImportError``, so audio code fails loudly instead of computing anything
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -29,8 +30,10 @@ def stub_torchaudio() -> None:
         return
     package = _Missing("torchaudio")
     package.__path__ = []
+    package.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None, is_package=True)
     sys.modules["torchaudio"] = package
     for name in _SUBMODULES:
         module = _Missing(f"torchaudio.{name}")
+        module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None)
         sys.modules[module.__name__] = module
         setattr(package, name, module)

@@ -17,7 +17,7 @@ CALLS: dict[str, int] = {"attn1": 0, "attn2": 0}
 
 
 def pack_module(host: Any, name: str) -> Any:
-    """The pack's module ``nodes.<name>`` as the host loaded it."""
+    """The pack's module ``nodes.truepose.<name>`` as the host loaded it."""
     base = host.node_classes["PT_TruePoseHPFA"].__module__.rsplit(".", 1)[0]
     return sys.modules[f"{base}.{name}"]
 
@@ -55,9 +55,9 @@ class ForeignAttnPatches:
 
 
 def pack_module_layout(model: Any) -> list[tuple[str, int, int]]:
-    """The self-attention layer keys of ``model`` (read with the pack's own layout function)."""
-    module = next(m for n, m in sys.modules.items() if n.endswith("nodes.truepose_bank"))
-    return list(module.unet_layout(model, "test").layers)
+    """The self-attention layer keys of ``model`` (read with the pack's own backbone seam)."""
+    module = next(m for n, m in sys.modules.items() if n.endswith("nodes.host.backbone"))
+    return list(module.backbone_of(model).self_attention)
 
 
 class NonUNetModel:

@@ -79,7 +79,7 @@ def test_the_given_model_is_untouched(comfy_host, tiny_models, source_files):
 @pytest.mark.parametrize(("mode", "steps", "passes"), [("cached", 2, 1), ("per_step", 2, 2)])
 def test_source_passes_per_generation(comfy_host, tiny_models, source_files, monkeypatch, mode, steps,
                                       passes):
-    bank = pack_module(comfy_host, "truepose_bank")
+    bank = pack_module(comfy_host, "bank")
     sigmas: list[float] = []
     original = bank.run_source_pass
 

@@ -44,15 +44,20 @@ def test_group_selection_and_weights():
         parse_groups(" , ")
 
 
+STAGES = {"input": ("input",), "down": ("input",), "middle": ("middle",), "output": ("output",),
+          "up": ("output",), "all": ("input", "middle", "output"), "midup": ("middle", "output")}
+"""Selection words as a UNet backbone offers them (the library takes them from the caller)."""
+
+
 def test_block_selection():
-    assert parse_block_selection("middle, output", LAYERS) == tuple(LAYERS[2:])
-    assert parse_block_selection("midup", LAYERS) == tuple(LAYERS[2:])
-    assert parse_block_selection("up:4-5 down:1", LAYERS) == (LAYERS[0], *LAYERS[4:])
-    assert parse_block_selection("all", LAYERS) == tuple(LAYERS)
+    assert parse_block_selection("middle, output", LAYERS, STAGES) == tuple(LAYERS[2:])
+    assert parse_block_selection("midup", LAYERS, STAGES) == tuple(LAYERS[2:])
+    assert parse_block_selection("up:4-5 down:1", LAYERS, STAGES) == (LAYERS[0], *LAYERS[4:])
+    assert parse_block_selection("all", LAYERS, STAGES) == tuple(LAYERS)
     for bad, message in [("", "empty"), ("side", "unknown block"), ("output:5-3", "backwards"),
                          ("output:x", "number or a range"), ("input:9", "matches no self-attention")]:
         with pytest.raises(TruePoseError, match=message):
-            parse_block_selection(bad, LAYERS)
+            parse_block_selection(bad, LAYERS, STAGES)
 
 
 def test_bank_group_masks_partition_every_pixel():

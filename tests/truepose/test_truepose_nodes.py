@@ -54,11 +54,11 @@ def test_human_parsing_node_outputs_and_model_cache(comfy_host, tiny_models, sou
     assert torch.equal(masks["person"] + masks["background"], torch.ones(1, SIZE, SIZE))
     assert ("schp", 1, 1) in result.progress
     assert result.value("bank").features is not None
-    parsing_nodes = pack_module(comfy_host, "truepose_parsing")
+    parsing_nodes = pack_module(comfy_host, "parsing")
     patcher, label_set = parsing_nodes.load_parser(schp_name)
     assert label_set.name == LIP.name
     assert parsing_nodes.load_parser(schp_name)[0] is patcher  # cached by path and mtime
-    assert [entry.patcher for entry in parsing_nodes._LOADED.values()] == [patcher]
+    assert [entry.patcher for _, entry in parsing_nodes.PARSERS.entries.values()] == [patcher]
 
 
 def test_missing_parser_file_names_the_folder(comfy_host, source_files):
@@ -144,7 +144,8 @@ def test_sdxl_model_works_and_its_bank_is_refused_by_an_sd15_model(comfy_host, t
     prompt = truepose_prompt(tiny_models["sdxl"].name, files.image, files.person, files.face)
     result = _run(comfy_host, prompt, "bank", "sample").raise_on_error()
     bank = result.value("bank")
-    assert bank.layout.family.endswith("SDXL") and len(bank.features.kv) == len(bank.layout.layers)
+    assert bank.backbone.family.endswith("SDXL")
+    assert len(bank.features.kv) == len(bank.backbone.self_attention)
     assert torch.isfinite(result.value("sample")["samples"]).all()
     sd15 = tiny_models["sd15"].name
     prompt["sd15"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": sd15}}

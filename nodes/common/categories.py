@@ -1,0 +1,10 @@
+"""The node categories: one per method (``pose transfer/<Method>``), plus evaluation."""
+
+POSE = "pose transfer/Pose"
+"""The pose toolkit (load, normalise, render, retarget, interpolate, save)."""
+TRUEPOSE = "pose transfer/TruePose"
+REPOSEDM = "pose transfer/RePoseDM"
+ONEPOSETRANS = "pose transfer/OnePoseTrans"
+CFLD = "pose transfer/CFLD"
+EVALUATION = "pose transfer/Evaluation"
+"""Measurements of results (face similarity)."""

@@ -1,0 +1,148 @@
+"""The TruePose SourceNet Encoder node: masks and encodes the source, records its self-attention bank."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from comfy_api.latest import io, ui
+
+from ...pose_models.parsing import ParsingResult
+from ...pose_models.truepose import BANK_GROUPS, TruePoseError, bank_group_masks, parse_groups
+from ..common.categories import TRUEPOSE as CATEGORY
+from ..common.errors import node_errors
+from ..host.backbone import Backbone
+from ..host.models import intermediate_device
+from ..host.progress import ProgressBar
+from ..host.sampling import loaded_for_sampling
+from . import bank
+from .types import HumanParsing, SourceBankType, model_backbone
+
+NODE = "TruePose SourceNet Encoder"
+MODES = ["cached", "per_step"]
+
+
+def _center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Crop ``[..., H, W]`` to ``height x width`` around the centre, as the host's VAE crops its input."""
+    top, left = (x.shape[-2] - height) // 2, (x.shape[-1] - width) // 2
+    return x[..., top:top + height, left:left + width]
+
+
+def source_group_masks(image: torch.Tensor, parsing: ParsingResult) -> torch.Tensor:
+    """``float32 [1, G, H, W]`` bank-group masks of the single source image; checks batch and size."""
+    if image.shape[0] != 1:
+        raise TruePoseError(f"{NODE}: the source is a batch of {image.shape[0]} images; the "
+                            f"SourceNet encodes "
+                            "one source person for all targets. Pick one with an Image From Batch node.")
+    if not isinstance(parsing, ParsingResult):
+        raise TruePoseError(f"{NODE}: 'source_parsing' must come from Human Parsing (SCHP) or Human Parsing "
+                            "from Masks.")
+    labels = parsing.labels
+    if labels.shape[0] != 1:
+        raise TruePoseError(f"{NODE}: the source parsing holds {labels.shape[0]} maps; parse only the source "
+                            "image.")
+    if tuple(labels.shape[-2:]) != tuple(image.shape[1:3]):
+        raise TruePoseError(
+            f"{NODE}: the source parsing is {labels.shape[-1]}x{labels.shape[-2]} px but the source image is "
+            f"{image.shape[2]}x{image.shape[1]}; parse (or mask) the same image you encode.")
+    return bank_group_masks(labels, parsing.label_set)
+
+
+def masked_source(image: torch.Tensor, masks: torch.Tensor, groups: tuple[str, ...], fill: float,
+                  factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop to whole latent cells (``factor`` px) and replace pixels outside ``groups`` by ``fill`` exactly.
+
+    Returns the masked image ``[1, H', W', 3]`` and the cropped masks ``[1, G, H', W']``.
+    """
+    height = image.shape[1] // factor * factor
+    width = image.shape[2] // factor * factor
+    if min(height, width) < 2 * factor:
+        raise TruePoseError(f"{NODE}: the source image is {image.shape[2]}x{image.shape[1]} px; it needs at "
+                            "least 16 px per side (use the target size).")
+    image = _center_crop(image[..., :3].movedim(-1, 1), height, width).movedim(1, -1)
+    masks = _center_crop(masks, height, width)
+    chosen = torch.tensor([g in groups for g in BANK_GROUPS])
+    keep = masks[:, chosen].sum(1) > 0.5
+    if not keep.any():
+        raise TruePoseError(
+            f"{NODE}: the source parsing has no pixel in the groups {', '.join(groups)} (no person found?). "
+            "Check the source image shows the person, or pick other groups / another parsing model.")
+    filled = torch.where(keep.unsqueeze(-1), image, torch.full_like(image, fill))
+    return filled, masks
+
+
+def cached_features(model: Any, source: bank.SourceInput, sigma: float,
+                    backbone: Backbone) -> bank.SourceFeatures:
+    """Load the MODEL as a sampler would, run one source pass, keep the bank on the intermediate device."""
+    with loaded_for_sampling(model) as (base_model, device):
+        processed = bank.process_source_conds(base_model, source, device)
+        recorded = bank.run_source_pass(base_model, source, processed, sigma, backbone,
+                                        tuple(backbone.self_attention), device)
+    return recorded.to(intermediate_device())
+
+
+class TruePoseSourceNet(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PT_TruePoseSourceNet",
+            display_name=NODE,
+            category=CATEGORY,
+            description=(
+                "Runs your MODEL's own UNet on the source person (pixels outside the chosen region groups "
+                "replaced by a flat colour first) and records every self-attention key/value into a feature "
+                "bank for TruePose HPFA. 'cached' records once now at a small sigma; 'per_step' re-runs the "
+                "source at every sampling step (reference-only style, slower)."
+            ),
+            inputs=[
+                io.Model.Input("model", tooltip="The same MODEL (same LoRAs) you give TruePose HPFA."),
+                io.Vae.Input("vae", tooltip="The checkpoint's VAE, to encode the source image."),
+                io.Image.Input("source_image", tooltip="The person to preserve (one image), at the "
+                                                       "target size."),
+                HumanParsing.Input("source_parsing",
+                                   tooltip="Label map of the source image (Human Parsing or Human Parsing "
+                                           "from Masks)."),
+                io.Conditioning.Input("conditioning",
+                                      tooltip="The positive prompt; the source pass uses its first entry "
+                                              "(ControlNets on it are ignored)."),
+                io.String.Input("groups", default="person",
+                                tooltip="Region groups the bank covers: 'person' (all but background), "
+                                        "'all', or names like 'face, hair, upper_clothes'. Every other "
+                                        "pixel is replaced by the fill colour before encoding."),
+                io.Combo.Input("mode", options=MODES, default="cached",
+                               tooltip="cached: one source pass now, reused at every step (fast). per_step: "
+                                       "one source pass per sampling step at that step's sigma."),
+                io.Float.Input("sigma", default=0.1, min=0.0, max=100.0, step=0.01,
+                               tooltip="Noise level of the cached source pass (small = nearly clean)."),
+                io.Float.Input("fill", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="Grey level that replaces the pixels outside the chosen groups."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                             tooltip="Seed of the noise added to the source latent."),
+            ],
+            outputs=[SourceBankType.Output(display_name="bank"),
+                     io.Image.Output(display_name="masked_source")],
+        )
+
+    @classmethod
+    def execute(cls, model: Any, vae: Any, source_image: torch.Tensor, source_parsing: ParsingResult,
+                conditioning: list, groups: str, mode: str, sigma: float, fill: float,
+                seed: int) -> io.NodeOutput:
+        backbone = model_backbone(model, NODE)
+        with node_errors(NODE):
+            chosen = parse_groups(groups)
+        masks = source_group_masks(source_image, source_parsing)
+        image, masks = masked_source(source_image, masks, chosen, fill, backbone.latent_factor)
+        conds = bank.source_conds(conditioning)
+        progress = ProgressBar(2 if mode == "cached" else 1)
+        latent = vae.encode(image).float().cpu()
+        progress.update(1)
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn(latent.shape, generator=generator, dtype=torch.float32)
+        source = bank.SourceInput(latent, noise, conds, seed)
+        features = None
+        if mode == "cached":
+            features = cached_features(model, source, sigma, backbone)
+            progress.update(1)
+        result = bank.SourceBank(mode=mode, sigma=float(sigma), groups=chosen, group_masks=masks.cpu(),
+                                 backbone=backbone, source=source, features=features)
+        return io.NodeOutput(result, image, ui=ui.PreviewImage(image, cls=cls))
