@@ -10,14 +10,19 @@ import comfy.utils
 
 LOG = logging.getLogger(__name__)
 
-ProgressBar = comfy.utils.ProgressBar
-"""``ProgressBar(total)``: ``update(n)``, ``update_absolute(value, total)``; the server's hook makes every
-update an interruption point."""
-
-
 def check_interrupted() -> None:
     """Raise the host's interruption exception when the user cancelled the run (clears the flag)."""
     comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+class ProgressBar(comfy.utils.ProgressBar):
+    """The host's progress bar (``ProgressBar(total)``, ``update(n)``, ``update_absolute(value, total)``)
+    whose every update is also an interruption point: the server's hook checks for a cancel, but newer
+    hosts throttle how often the bar calls its hook."""
+
+    def update_absolute(self, value: int, total: int | None = None, preview: object = None) -> None:
+        super().update_absolute(value, total, preview)
+        check_interrupted()
 
 
 def stepper(total: int) -> Callable[[], None]:
@@ -29,15 +34,6 @@ def stepper(total: int) -> Callable[[], None]:
         bar.update(1)
 
     return step
-
-
-def fraction_reporter(bar: comfy.utils.ProgressBar) -> Callable[[int, int], None]:
-    """``update(done, total)`` for library loops that report their own totals; also an interruption point."""
-    def update(done: int, total: int) -> None:
-        bar.update_absolute(done, total)
-        check_interrupted()
-
-    return update
 
 
 def show_progress_text(text: str) -> None:

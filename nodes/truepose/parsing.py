@@ -36,7 +36,7 @@ from ..host.models import (
     module_patcher,
     offload_device,
 )
-from ..host.progress import ProgressBar, fraction_reporter
+from ..host.progress import ProgressBar
 from .types import HumanParsing
 
 PARSER_EXTENSIONS = {".pth", ".pt", ".safetensors", ".sft"}
@@ -118,7 +118,7 @@ class HumanParsingNode(io.ComfyNode):
         parser = HumanParser(patcher.model, label_set)
         size = (input_size, input_size) if input_size else None
         bar = ProgressBar(image.shape[0])
-        result = parser.parse(image[..., :3], flip=flip, input_size=size, progress=fraction_reporter(bar))
+        result = parser.parse(image[..., :3], flip=flip, input_size=size, progress=bar.update_absolute)
         color = result.color_map()
         masks = [result.mask(group) for group in GROUPS]
         return io.NodeOutput(color, result.legend_image(), result, *masks, ui=ui.PreviewImage(color, cls=cls))
