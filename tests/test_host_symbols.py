@@ -74,7 +74,6 @@ HOST_SYMBOLS = {
 """Every module-level host symbol ``nodes/host/`` reads (checked both ways: used and present)."""
 
 FEATURE_DETECTED = {
-    "comfy.model_management.lora_compute_dtype": "the dtype weight patches are computed in (ComfyUI 0.4+)",
     "comfy.model_patcher.ModelPatcher.is_dynamic": "dynamic VRAM loading (ComfyUI 0.12+ on NVIDIA)",
     "comfy.model_patcher.ModelPatcher.get_non_dynamic_delegate": "its classic-loading fallback",
 }

@@ -67,12 +67,6 @@ def attention_replaces(model: Any, kind: str) -> dict[Any, Attention]:
     return options.get("patches_replace", {}).get(kind, {})
 
 
-def existing_patch(model: Any, kind: str, key: LayerKey) -> Attention | None:
-    """The patch the host would call on ``key``: the per-layer key first, then the per-block key."""
-    replaces = attention_replaces(model, kind)
-    return replaces.get(key, replaces.get(key[:2]))
-
-
 def patch_options(kind: str, patches: Mapping[LayerKey, Attention]) -> dict[str, Any]:
     """``transformer_options`` for an extra denoiser pass in which only ``patches`` replace ``kind``
     attention (by per-layer key)."""

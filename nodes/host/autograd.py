@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import comfy.ldm.modules.attention as host_attention_module
-import comfy.model_management
 import comfy.model_patcher
 import torch
 from comfy.weight_adapter.base import WeightAdapterBase
@@ -293,14 +292,3 @@ def with_weight_wrappers(model: Any, adapters: dict[str, nn.Module]) -> Any:
     for name, adapter in adapters.items():
         tuned.add_weight_wrapper(f"{name}.weight", adapter)
     return tuned
-
-
-def lora_compute_dtype(device: torch.device) -> torch.dtype:
-    """The dtype the host computes weight patches in on ``device`` (float32 on hosts without the choice)."""
-    choose = getattr(comfy.model_management, "lora_compute_dtype", None)
-    return torch.float32 if choose is None else choose(device)
-
-
-def should_use_bf16(device: torch.device) -> bool:
-    """Whether the host would compute in bf16 on ``device``."""
-    return comfy.model_management.should_use_bf16(device)

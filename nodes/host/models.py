@@ -205,11 +205,6 @@ def latent_channels(model: Any) -> int:
     return int(getattr(model.model.latent_format, "latent_channels", 4))
 
 
-def model_sampling(model: Any) -> Any:
-    """The MODEL's sampling object (sigma schedule, noise scaling), read through object patches."""
-    return model.get_model_object("model_sampling")
-
-
 def diffusion_model(model: Any) -> torch.nn.Module:
     """The MODEL's denoiser network (the UNet), read through object patches."""
     return model.get_model_object("diffusion_model")

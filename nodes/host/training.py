@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+import comfy.model_management
 import comfy.model_sampling
 import torch
 import torch.utils.checkpoint
 
 from ...pose_models.oneposetrans import denoising_loss
-from .autograd import should_use_bf16
 from .models import model_family
 
 VAE_ENCODE_CHUNK = 8
@@ -79,7 +79,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
         return None
     if precision == "auto":
-        return torch.bfloat16 if should_use_bf16(device) else torch.float16
+        return torch.bfloat16 if comfy.model_management.should_use_bf16(device) else torch.float16
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
