@@ -8,7 +8,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ...pose_models.parsing import ParsingResult
-from ...pose_models.truepose import BANK_GROUPS, TruePoseError, bank_group_masks, parse_groups
+from ...pose_models.truepose import TruePoseError, bank_group_masks, masked_source, parse_groups
 from ..common.categories import TRUEPOSE as CATEGORY
 from ..common.errors import node_errors
 from ..host.backbone import Backbone
@@ -20,12 +20,6 @@ from .types import HumanParsing, SourceBankType, model_backbone
 
 NODE = "TruePose SourceNet Encoder"
 MODES = ["cached", "per_step"]
-
-
-def _center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Crop ``[..., H, W]`` to ``height x width`` around the centre, as the host's VAE crops its input."""
-    top, left = (x.shape[-2] - height) // 2, (x.shape[-1] - width) // 2
-    return x[..., top:top + height, left:left + width]
 
 
 def source_group_masks(image: torch.Tensor, parsing: ParsingResult) -> torch.Tensor:
@@ -46,29 +40,6 @@ def source_group_masks(image: torch.Tensor, parsing: ParsingResult) -> torch.Ten
             f"{NODE}: the source parsing is {labels.shape[-1]}x{labels.shape[-2]} px but the source image is "
             f"{image.shape[2]}x{image.shape[1]}; parse (or mask) the same image you encode.")
     return bank_group_masks(labels, parsing.label_set)
-
-
-def masked_source(image: torch.Tensor, masks: torch.Tensor, groups: tuple[str, ...], fill: float,
-                  factor: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Crop to whole latent cells (``factor`` px) and replace pixels outside ``groups`` by ``fill`` exactly.
-
-    Returns the masked image ``[1, H', W', 3]`` and the cropped masks ``[1, G, H', W']``.
-    """
-    height = image.shape[1] // factor * factor
-    width = image.shape[2] // factor * factor
-    if min(height, width) < 2 * factor:
-        raise TruePoseError(f"{NODE}: the source image is {image.shape[2]}x{image.shape[1]} px; it needs at "
-                            "least 16 px per side (use the target size).")
-    image = _center_crop(image[..., :3].movedim(-1, 1), height, width).movedim(1, -1)
-    masks = _center_crop(masks, height, width)
-    chosen = torch.tensor([g in groups for g in BANK_GROUPS])
-    keep = masks[:, chosen].sum(1) > 0.5
-    if not keep.any():
-        raise TruePoseError(
-            f"{NODE}: the source parsing has no pixel in the groups {', '.join(groups)} (no person found?). "
-            "Check the source image shows the person, or pick other groups / another parsing model.")
-    filled = torch.where(keep.unsqueeze(-1), image, torch.full_like(image, fill))
-    return filled, masks
 
 
 def cached_features(model: Any, source: bank.SourceInput, sigma: float,
@@ -131,7 +102,8 @@ class TruePoseSourceNet(io.ComfyNode):
         with node_errors(NODE):
             chosen = parse_groups(groups)
         masks = source_group_masks(source_image, source_parsing)
-        image, masks = masked_source(source_image, masks, chosen, fill, backbone.latent_factor)
+        with node_errors(NODE):
+            image, masks = masked_source(source_image, masks, chosen, fill, backbone.latent_factor)
         conds = bank.source_conds(conditioning)
         progress = ProgressBar(2 if mode == "cached" else 1)
         latent = vae.encode(image).float().cpu()

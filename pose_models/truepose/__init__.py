@@ -11,6 +11,7 @@ Modules (each documents its data contract):
 * :mod:`.blocks` -- attention layer keys (opaque, from the backbone) and the block selection language.
 * :mod:`.bias` -- per-layer coverage, the additive source-key bias and region-to-region gating.
 * :mod:`.fusion` -- the fused attention that keeps another pack's self-attention patch.
+* :mod:`.source` -- the SourceNet input: crop to latent cells, exact fill outside the bank's groups.
 * :mod:`.pose_prior` -- target region masks from a pose (face disk, torso polygon, limb capsules).
 * :mod:`.alignment` -- CAA: region crops and the region CLIP energy (encoder passed in).
 """
@@ -30,11 +31,12 @@ from .regions import (
     parse_group_weights,
     parse_groups,
 )
+from .source import masked_source
 
 __all__ = [
     "AFFINITY", "BANK_GROUPS", "REGION_LABEL_SET", "LayerKey", "TruePoseError",
     "affinity_matrix", "area_coverage", "bank_group_masks", "dominant_group", "format_layer_key",
-    "gate_penalty", "labels_from_masks", "mixed_with_own_output", "parse_block_selection",
+    "gate_penalty", "labels_from_masks", "masked_source", "mixed_with_own_output", "parse_block_selection",
     "parse_group_weights", "parse_groups",
     "source_key_bias", "target_region_labels",
 ]

@@ -1,7 +1,8 @@
 """The HPFA attention bias: per-layer region coverage, source-key bias and region-to-region gating.
 
-For a self-attention layer with ``h x w`` target tokens and ``hs x ws`` source tokens (row-major, as the
-UNet flattens them) the target queries attend to ``[K ; K_s]`` with the additive bias ``[0 | B]``:
+For a self-attention layer with ``h x w`` target tokens and ``hs x ws`` source tokens (row-major, as
+the backbone flattens its token grid) the target queries attend to ``[K ; K_s]`` with the additive bias
+``[0 | B]``:
 
 * ``B_j = log(strength * sum_g weight_g * coverage_g(j))`` over source tokens ``j``, where
   ``coverage_g(j)`` is the fraction of token ``j``'s image area in group ``g`` (area resampling of the
