@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data_files import deepfashion_csv
 from PIL import Image
-from shared_data import deepfashion_csv
 
 from pose_models.pose import (
     bone_lengths,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from shared_data import deepfashion_csv
+from data_files import deepfashion_csv
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 import pytest
-from shared_data import deepfashion_csv
+from data_files import deepfashion_csv
 
 from pose_models.pose import (
     NamedFrame,

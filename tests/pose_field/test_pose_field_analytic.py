@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from shared_data import deepfashion_csv
+from data_files import deepfashion_csv
 
 from pose_models.pose_field import KinematicPriorField, load_pose_table, scorable
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from shared_data import deepfashion_csv
+from data_files import deepfashion_csv
 
 from pose_models.pose_field.learned import read_field_metadata
 

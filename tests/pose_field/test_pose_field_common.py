@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from shared_data import deepfashion_csv
+from data_files import deepfashion_csv
 
 from pose_models.pose_field import KinematicPriorField, LearnedPoseField, load_pose_table, scorable
 from pose_models.pose_field.learned import FEATURES_V1, FieldConfig

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
+from data_files import deepfashion_csv
 from safetensors.torch import save_file
-from shared_data import deepfashion_csv
 
 from pose_models.pose import BONES
 from pose_models.pose_field import (
