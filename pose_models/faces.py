@@ -1,10 +1,11 @@
 """ArcFace face embeddings with insightface, shared by the OnePoseTrans face part and the face similarity
 node.
 
-OnePoseTrans (methods.md 1.3): detector at ``det_size``, the **first** detected face, its 512-d ArcFace
+OnePoseTrans (``docs/methods.md``): detector at ``det_size``, the **first** detected face, its 512-d ArcFace
 embedding: the raw ``embedding`` for InstantID (pack ``antelopev2``), the L2-normalised ``normed_embedding``
-for IP-Adapter FaceID (pack ``buffalo_l``; methods.md 1.9). Face similarity: the **largest** face's
-``normed_embedding``, compared by cosine similarity (:func:`cosine_similarity`).
+for IP-Adapter FaceID (pack ``buffalo_l``; ``docs/methods.md``, OnePoseTrans, SD1.5 variant). Face
+similarity: the **largest** face's ``normed_embedding``, compared by cosine similarity
+(:func:`cosine_similarity`).
 
 insightface and onnxruntime are optional dependencies (``pip install insightface onnxruntime``); they are
 imported only when a face is analysed.

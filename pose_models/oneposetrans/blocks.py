@@ -24,7 +24,7 @@ ARCHITECTURES = ("sd15", "sdxl")
 
 STYLE_BLOCK = {"sdxl": "output_blocks.1.1", "sd15": "output_blocks.4.1"}
 """The block the official recipe singles out: SDXL ``up_blocks.0.attentions.1``; for SD1.5 the pack's
-analogue ``up_blocks.1.attentions.1`` (methods.md 1.9)."""
+analogue ``up_blocks.1.attentions.1`` (``docs/methods.md``, OnePoseTrans, SD1.5 variant)."""
 
 BLOCK_PRESETS = {
     "repose": (0.2, 1.0),
@@ -32,7 +32,7 @@ BLOCK_PRESETS = {
     "full": (1.0, 1.0),
 }
 """Preset name -> (strength of every block, strength of the style block). ``repose``: re-posing pass
-(methods.md 1.6); ``refine``: the optional refine pass (1.7); ``full``: the plain LoRA."""
+(``docs/methods.md``, OnePoseTrans); ``refine``: the optional refine pass; ``full``: the plain LoRA."""
 
 _DIFFUSERS = re.compile(r"^(down|up)_blocks\.(\d+)\.attentions\.(\d+)$")
 

@@ -1,4 +1,4 @@
-"""The OnePoseTrans caption template (methods.md 1.4): "A man/woman with face, <hat>, <clothes>, ..."."""
+"""The OnePoseTrans caption template (``docs/methods.md``): "A man/woman with face, <hat>, <clothes>, ..."."""
 
 from __future__ import annotations
 

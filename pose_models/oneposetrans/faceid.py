@@ -1,5 +1,5 @@
-"""IP-Adapter FaceID's face projection, and which face file a weight file is (methods.md 1.9), without
-ComfyUI.
+"""IP-Adapter FaceID's face projection, and which face file a weight file is (``docs/methods.md``,
+OnePoseTrans, SD1.5 variant), without ComfyUI.
 
 The SD1.5 variant of the OnePoseTrans face part has no InstantID: the face value comes from IP-Adapter
 FaceID (``ip-adapter-faceid_sd15.bin``, also ``ip-adapter-faceid_sdxl.bin``; Hugging Face

@@ -1,4 +1,4 @@
-"""InstantID's face Resampler and the OnePoseTrans face value (methods.md 1.6), without ComfyUI.
+"""InstantID's face Resampler and the OnePoseTrans face value (``docs/methods.md``), without ComfyUI.
 
 InstantID ``ip-adapter.bin`` (``{"image_proj": ..., "ip_adapter": ...}``, read with ``weights_only=True``)::
 

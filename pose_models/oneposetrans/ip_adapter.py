@@ -1,4 +1,4 @@
-"""IP-Adapter ("style" part of OnePoseTrans, methods.md 1.6) without ComfyUI: the weight file, the
+"""IP-Adapter ("style" part of OnePoseTrans, ``docs/methods.md``) without ComfyUI: the weight file, the
 cross-attention layer order its keys use, the image projection and the decoupled attention.
 
 Weight file (``ip-adapter_sdxl_vit-h``, ``ip-adapter_sd15``, ``ip-adapter_sd15_vit-h``; ``.safetensors`` with
@@ -252,7 +252,7 @@ STYLE_PRESETS = {
 }
 """IP-Adapter scale per host block, 0 elsewhere. ``repose``: 1.0 on SDXL ``up_blocks.0.attentions.1``, 0.4 on
 ``up_blocks.0.attentions.0`` (IPAdapter_plus ``layer_weights "5:0.4, 6:1.0"``; SD1.5: the analogue blocks
-of methods.md 1.9); ``refine``: only the style block (methods.md 1.7)."""
+of the SD1.5 variant in ``docs/methods.md``); ``refine``: only the style block (the refine pass)."""
 
 
 def style_preset_scales(preset: str, architecture: str) -> BlockWeights:

@@ -1,8 +1,8 @@
 """Stage-by-stage parity with the official CFLD code (references: reference/generate_references.py).
 
-fp32 on the CPU; tolerances from docs/methods.md 2.6: rasterisation exact, stages 2-6 <= 1e-5 max abs,
-the sampling loop <= 1e-4. The sensitivity checks show each tolerance would catch a missing or swapped
-branch.
+fp32 on the CPU; tolerances as docs/methods.md (CFLD) states them: rasterisation exact, stages 2-6
+<= 1e-5 max abs, the sampling loop <= 1e-4. The sensitivity checks show each tolerance would catch a
+missing or swapped branch.
 """
 
 from __future__ import annotations

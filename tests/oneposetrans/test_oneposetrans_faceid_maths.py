@@ -1,6 +1,7 @@
-"""Host-free maths of the SD1.5 face part (IP-Adapter FaceID, methods.md 1.9): the FaceID projection
-against an nn.Module written from the published architecture, the adapter layers of a FaceID file (LoRA
-keys on every processor), and which face files are taken or refused."""
+"""Host-free maths of the SD1.5 face part (IP-Adapter FaceID; docs/methods.md, OnePoseTrans, SD1.5
+variant): the FaceID projection against an nn.Module written from the published architecture, the
+adapter layers of a FaceID file (LoRA keys on every processor), and which face files are taken or
+refused."""
 
 from __future__ import annotations
 

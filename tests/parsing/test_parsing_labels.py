@@ -20,7 +20,7 @@ from pose_models.parsing import (
 )
 from pose_models.parsing.labels import voc_palette
 
-# The region-group table of shared/docs/methods.md 3.3, by label name.
+# The region groups (docs/methods.md, TruePose; the registry in pose_models/parsing/groups.py), by label name.
 GROUP_TABLE = {
     "lip": {
         "face": {"Face"}, "hair": {"Hair"}, "upper_clothes": {"Upper-clothes"},

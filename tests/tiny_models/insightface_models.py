@@ -8,8 +8,10 @@ stand-in pack laid out exactly like a real one::
     <models_dir>/insightface/models/<name>/glintr100.onnx         (recognition, antelopev2 naming)
 
 (``det_10g.onnx`` / ``w600k_r50.onnx`` with the buffalo_l naming). Load it with
-``FaceAnalysis(name=name, root=models_dir / "insightface")``; insightface routes the files purely by
-their shapes (see ``docs/environment.md`` section 6 of the shared notes).
+``FaceAnalysis(name=name, root=models_dir / "insightface")``; insightface's model router picks each
+file's role purely from its ONNX shapes: five or more outputs make a detector (SCRFD: nine outputs are
+three strides, two anchors, with keypoints), a square input of at least 112 px divisible by 16 with
+exactly one output makes an ArcFace recogniser.
 
 **Detector** (``SCRFD``, 9 outputs: strides 8/16/32, 2 anchors, keypoints; dynamic H/W). It is a
 hand-made bright-blob detector, not a learnt one, so it behaves predictably. On the letterboxed

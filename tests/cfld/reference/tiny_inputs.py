@@ -22,7 +22,7 @@ POSE_SCALE = 1.5  # DOWN_BLOCK_GUIDANCE_SCALE; deliberately != the appearance sc
 APPEARANCE_SCALE = 2.5  # FULL_GUIDANCE_SCALE
 STEPS = 10  # official loop length of the reference (the 50-step schedule is checked on its own)
 
-# (y, x) in the 256x176 DeepFashion frame, -1 = missing. Rows of shared/data/deepfashion-keypoints-dev.csv
+# (y, x) in the 256x176 DeepFashion frame, -1 = missing. Rows of tests/data/deepfashion-keypoints-dev.csv
 # plus one pose with fractional coordinates (our canonical poses are float pixels).
 KEYPOINTS_YX = np.array([
     [[26, 51, 51, 90, 124, 50, 87, 132, 121, 173, 227, 119, 175, 227, 21, 21, 24, 23],
