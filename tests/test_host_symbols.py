@@ -55,7 +55,6 @@ HOST_SYMBOLS = {
     "comfy.supported_models.SD15",
     "comfy.supported_models.SDXL",
     "comfy.utils.ProgressBar",
-    "comfy.utils.load_torch_file",
     "comfy.utils.unet_to_diffusers",
     "comfy.weight_adapter.base.WeightAdapterBase",
     "comfy.weight_adapter.lora.LoraDiff",

@@ -113,11 +113,6 @@ def insightface_packs() -> list[str]:
     return [*INSIGHTFACE_PACKS, *(n for n in names if n not in INSIGHTFACE_PACKS)]
 
 
-def read_weights(path: str) -> dict[str, torch.Tensor]:
-    """A weight file read safely (safetensors, or a torch archive with ``weights_only=True``)."""
-    return comfy.utils.load_torch_file(path, safe_load=True)
-
-
 # ----- devices, patchers, loading -----------------------------------------------------------------------
 def torch_device() -> torch.device:
     """The device the host computes on."""

@@ -20,9 +20,10 @@ from ...pose_models.oneposetrans import (
     parse_block_weights,
     preset_block_weights,
 )
+from ...pose_models.state_dicts import read_weight_file
 from ..common.categories import ONEPOSETRANS as CATEGORY
 from ..host.lora import lora_key_map, lora_patches, model_weights, with_patches
-from ..host.models import accept_file_name, counter_path, model_files, model_folders, model_path, read_weights
+from ..host.models import accept_file_name, counter_path, model_files, model_folders, model_path
 from .training import architecture
 from .types import CUSTOM, LoraModel
 
@@ -182,13 +183,8 @@ class OnePoseTransLoRABlocks(io.ComfyNode):
                     "LoRA Block Weights: connect a lora or choose a lora_name from models/loras/."
                 )
             path = model_path("loras", lora_name, NODE_BLOCKS)
-            try:
-                lora = read_weights(path)
-            except Exception as error:
-                raise OnePoseTransError(
-                    f"LoRA Block Weights: cannot read {lora_name} ({error}); the file is "
-                    "damaged or not a LoRA: save it again."
-                ) from error
+            hint = "LoRA Block Weights needs a LoRA file from models/loras/ (or save the tuner's LoRA again)."
+            lora = dict(read_weight_file(path, hint, OnePoseTransError))
         arch = architecture(model)
         patches = _patches_by_block(model, lora)
         if preset == CUSTOM:

@@ -7,8 +7,9 @@ wrote with ``torch.save``:
   (HGA), ``pose_encoder.``, ``decoder.``, ``learnable_vector`` (1,301 tensors, ~968 MB fp32);
 * ``pytorch_model_1.bin``: the whole SD1.5 UNet, diffusers keys under ``model.`` (686 tensors, ~3.4 GB).
 
-They are read with ``torch.load(..., weights_only=True)`` (tensors and plain containers only, no code
-runs) or, after :func:`convert_to_safetensors`, with safetensors. An optional ``module.`` prefix is
+They are read by the pack's one weight-file reader (:func:`pose_models.state_dicts.read_weight_file`:
+``torch.load(..., weights_only=True)``, tensors and plain containers only, no code runs) or, after
+:func:`convert_to_safetensors`, as safetensors. An optional ``module.`` prefix is
 stripped; Swin's ``relative_position_index`` / ``attn_mask`` buffers are recomputed and ignored. Missing,
 swapped, foreign (e.g. a Stable Diffusion checkpoint) or mismatched files raise :class:`CFLDCheckpointError`
 naming the file and the fix, before any model is built.
@@ -17,16 +18,14 @@ naming the file and the fix, before any model is built.
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 
 import safetensors.torch
 import torch
-from safetensors import SafetensorError
 
-from ..state_dicts import listing, state_dict_mismatch
+from ..state_dicts import listing, model_family, read_weight_file, state_dict_mismatch
 from .conditioner import CFLDConditioner
 from .config import ConditionerConfig, StateDict, conditioner_config, unet_config
 from .errors import CFLDCheckpointError
@@ -39,7 +38,6 @@ MODELS_FOLDER = "cfld"
 CONDITIONING_FILE = "pytorch_model.bin"
 UNET_FILE = "pytorch_model_1.bin"
 UNET_PREFIX = "model."
-SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 RECOMPUTED_BUFFERS = ("relative_position_index", "attn_mask")
 
 
@@ -53,33 +51,10 @@ def download_hint() -> str:
             f"ComfyUI/models/{MODELS_FOLDER}/.")
 
 
-def _torch_load(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CFLDCheckpointError(
-            f"{path}: refused to load, the file holds pickled objects other than tensors ({first[:200]}). "
-            f"Only plain weight files are read. {download_hint()}") from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
-        raise CFLDCheckpointError(f"{path}: cannot be read as a PyTorch weights file ({str(err)[:200]}). "
-                                  f"Is the download complete? {download_hint()}") from None
-
-
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """The CPU tensors of a release file (``.bin`` via ``weights_only`` torch.load, or safetensors),
     with an optional ``module.`` prefix removed."""
-    path = Path(path)
-    if not path.is_file():
-        raise CFLDCheckpointError(f"{path}: file not found. {download_hint()}")
-    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
-        try:
-            state = safetensors.torch.load_file(str(path))
-        except (SafetensorError, OSError) as err:
-            raise CFLDCheckpointError(
-                f"{path}: cannot be read as safetensors ({err}). {download_hint()}") from None
-    else:
-        state = _torch_load(path)
+    state = read_weight_file(path, download_hint(), CFLDCheckpointError)
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CFLDCheckpointError(
             f"{path}: not a flat dict of tensors, so not a CFLD release file. {download_hint()}")
@@ -96,10 +71,9 @@ def file_kind(state: StateDict) -> FileKind | None:
 
 
 def _foreign_reason(state: StateDict) -> str:
-    if any(k.startswith("model.diffusion_model.") for k in state):
-        return "it is a Stable Diffusion checkpoint in the original (LDM) layout"
-    if any(k.startswith(("input_blocks.", "diffusion_model.")) for k in state):
-        return "it is a bare UNet in the LDM layout"
+    family = model_family(state)
+    if family is not None:
+        return f"it is {family}"
     return f"none of its {len(state)} keys (e.g. {listing(sorted(state))}) are CFLD's"
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..state_dicts import model_family, read_weight_file
 from .blocks import BlockWeights
 from .errors import OnePoseTransError
 
@@ -78,21 +79,8 @@ def load_adapter_file(path: str) -> dict[str, dict[str, torch.Tensor]]:
     """``{"image_proj": {...}, "ip_adapter": {...}}`` from an IP-Adapter or InstantID file (safetensors
     or a torch archive read with ``weights_only=True``). Errors name the file and the fix."""
     name = os.path.basename(path)
-    try:
-        if path.endswith((".safetensors", ".sft")):
-            import safetensors.torch
-
-            flat = safetensors.torch.load_file(path, device="cpu")
-        else:
-            flat = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any reader failure means the same thing to the user
-        raise OnePoseTransError(
-            f"Cannot read {name!r} ({type(error).__name__}: {str(error)[:120]}); the file is damaged or not "
-            "a weight file. Download it again (IP-Adapter files into models/ipadapter/, InstantID's "
-            "ip-adapter.bin into models/instantid/)."
-        ) from error
-    if not isinstance(flat, dict):
-        raise OnePoseTransError(f"{name!r} holds a {type(flat).__name__}, not a weight dictionary.")
+    flat = read_weight_file(path, "IP-Adapter files go into models/ipadapter/, InstantID's ip-adapter.bin "
+                            "into models/instantid/.", OnePoseTransError)
     parts: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
     for key, value in flat.items():
         if isinstance(value, dict) and key in parts:
@@ -102,8 +90,10 @@ def load_adapter_file(path: str) -> dict[str, dict[str, torch.Tensor]]:
         if prefix in parts and isinstance(value, torch.Tensor):
             parts[prefix][rest] = value
     if not parts["image_proj"] or not parts["ip_adapter"]:
+        family = model_family(flat)
+        found = f"it is {family}, " if family else ""
         raise OnePoseTransError(
-            f"{name!r} has no image_proj.* / ip_adapter.* weights: it is not an IP-Adapter or InstantID "
+            f"{name!r} has no image_proj.* / ip_adapter.* weights: {found}not an IP-Adapter or InstantID "
             "or FaceID file (keys found: " + ", ".join(list(map(str, flat))[:5]) + "). A FaceID *_lora "
             "file is a LoRA; the OnePoseTrans nodes do not need it."
         )

@@ -3,7 +3,8 @@
 The released file (``lllyasviel/Annotators`` and ``lllyasviel/ControlNet`` on Hugging Face, used by
 every OpenPose ControlNet preprocessor) is a plain state dict whose keys are the layer names of
 :class:`~.network.BodyPoseNet` (``conv1_1.weight`` ... ``Mconv7_stage6_L2.bias``, 184 tensors). It is read
-with ``torch.load(..., weights_only=True)``; a ``.safetensors`` file with the same keys works too.
+with the pack's weight-file reader (``torch.load(..., weights_only=True)``, see
+:func:`pose_models.state_dicts.read_weight_file`); a ``.safetensors`` file with the same keys works too.
 The weights are CMU's, **non-commercial use only**; the pack ships none.
 """
 
@@ -11,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 
 from ..errors import PoseTransferError
-from ..state_dicts import state_dict_mismatch
+from ..state_dicts import model_family, read_weight_file, state_dict_mismatch
 from .network import BodyPoseNet, expected_state_dict_shapes
 
 log = logging.getLogger(__name__)
@@ -80,36 +80,16 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Tensors of a ``.pth``/``.pt`` (``weights_only=True``) or ``.safetensors`` file, on the CPU.
 
     Raises ``FileNotFoundError`` (with :data:`DOWNLOAD_HINT`) for a missing file and
-    :class:`BodyModelError` for one that is not a plain ``{name: tensor}`` mapping.
+    :class:`BodyModelError` for one that is not a plain ``{name: tensor}`` mapping (naming what it is).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"OpenPose body model {path} does not exist. {DOWNLOAD_HINT}")
-    if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path), device="cpu")
-        except SafetensorError as exc:
-            raise BodyModelError(f"OpenPose body model {path} is not a readable safetensors file ({exc}). "
-                                 f"{DOWNLOAD_HINT}") from None
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    data = read_weight_file(path, DOWNLOAD_HINT, BodyModelError)
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
         raise BodyModelError(
-            f"OpenPose body model {path} could not be loaded with torch.load(weights_only=True): "
-            f"{_unpickling_reason(exc)}. It holds pickled objects other than tensors, or is no PyTorch file; "
-            f"only plain state dicts (tensors by name) are read, never pickled code. {DOWNLOAD_HINT}"
-        ) from None
-    except (RuntimeError, EOFError) as exc:
-        raise BodyModelError(f"OpenPose body model {path} is not a readable PyTorch file ({exc}); it may "
-                             f"be truncated. {DOWNLOAD_HINT}") from None
-    if not isinstance(data, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
-        raise BodyModelError(
-            f"OpenPose body model {path} holds a {type(data).__name__}, not a state dict of tensors by "
-            f"layer name (conv1_1.weight, ...). {DOWNLOAD_HINT}"
+            f"OpenPose body model {path} holds a {type(data).__name__} of other things, not a state dict of "
+            f"tensors by layer name (conv1_1.weight, ...). {DOWNLOAD_HINT}"
         )
     return dict(data)
 
@@ -120,8 +100,10 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> Non
     problems = state_dict_mismatch(state_dict, expected)
     if not problems:
         return
+    family = model_family(state_dict)
+    found = f"; it is {family}" if family and family != "an OpenPose body model" else ""
     raise BodyModelError(
-        f"OpenPose body model {source} is not the OpenPose COCO body network (body_pose_model.pth, "
+        f"OpenPose body model {source} is not the OpenPose COCO body network{found} (body_pose_model.pth, "
         f"{len(expected)} tensors conv1_1.weight ... Mconv7_stage6_L2.bias): " + "; ".join(problems)
         + f". Hand (hand_pose_model.pth), face, BODY_25 and DWPose files do not fit. {DOWNLOAD_HINT}"
     )
@@ -143,13 +125,3 @@ def load_body_model(path: str | os.PathLike[str], device: torch.device | str | N
     net.requires_grad_(False).eval()
     log.info("Loaded OpenPose body model %s", path)
     return net.to(device=device, dtype=dtype)
-
-
-def _unpickling_reason(exc: pickle.UnpicklingError) -> str:
-    """The useful line of torch's long weights-only error (e.g. ``Unsupported global: GLOBAL x.Y``)."""
-    text = str(exc)
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        text = text.split(marker, 1)[1]
-    lines = text.strip().splitlines()
-    return lines[0].split(". Please", 1)[0] if lines else type(exc).__name__

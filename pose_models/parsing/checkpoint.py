@@ -2,9 +2,10 @@
 
 The official files (``exp-schp-201908261155-lip.pth`` and its ATR / Pascal-Person-Part siblings) are
 ``torch.save`` dicts ``{"state_dict": {...}, "cycle_n": int}`` whose 603 keys carry DataParallel's
-``module.`` prefix. They are read with ``torch.load(..., weights_only=True)``, which refuses any pickled
-object other than tensors and plain containers, so no code in a file is ever executed. ``.safetensors``
-files (see :func:`convert_to_safetensors`) hold the same tensors with the prefix removed.
+``module.`` prefix. They are read by the pack's one weight-file reader
+(:func:`pose_models.state_dicts.read_weight_file`: ``torch.load(..., weights_only=True)``, which refuses any
+pickled object other than tensors and plain containers, so no code in a file is ever executed).
+``.safetensors`` files (see :func:`convert_to_safetensors`) hold the same tensors with the prefix removed.
 
 The label set comes from the weights (the fusion classifier's output channels), never from the file
 name. Keys must match the network exactly; a mismatch raises :class:`ParsingCheckpointError` naming the file,
@@ -14,15 +15,13 @@ the missing, unexpected and wrongly shaped keys, and the files to download into 
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
 import safetensors.torch
 import torch
-from safetensors import SafetensorError
 
-from ..state_dicts import state_dict_mismatch
+from ..state_dicts import model_family, read_weight_file, state_dict_mismatch
 from .errors import ParsingCheckpointError
 from .labels import LABEL_SETS, MODELS_FOLDER, SCHP_DOWNLOAD_URL, LabelSet, label_set_for_classes
 from .network import SCHPNet
@@ -35,8 +34,6 @@ PREFIX = "module."
 CLASSIFIER_KEY = "fushion.3.weight"
 """The final classifier's weight ``[num_classes, 256, 1, 1]``; its first dimension picks the label set."""
 
-SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
-"""File name endings read with safetensors; anything else goes through ``weights_only`` ``torch.load``."""
 
 
 
@@ -47,46 +44,16 @@ def download_hint() -> str:
             f"into models/{MODELS_FOLDER}/.")
 
 
-def _unpickler_reason(err: pickle.UnpicklingError) -> str:
-    """The first sentence of torch's ``WeightsUnpickler error``, without its advice to load unsafely."""
-    for line in str(err).splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].split(". ")[0].strip()
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
-
-
-def _load_pickle(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ParsingCheckpointError(
-            f"{path}: refused to load, the file contains pickled objects other than tensors "
-            f"({_unpickler_reason(err)}). Only plain weight files are read; {download_hint()}"
-        ) from None
-    except (RuntimeError, EOFError, ValueError) as err:
-        raise ParsingCheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({err}). Is the "
-                                     f"download complete? {download_hint()}") from None
-
-
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The CPU tensors of an SCHP weights file, keys without the ``module.`` prefix.
 
-    ``.safetensors`` / ``.sft`` files are read with safetensors; anything else with ``weights_only``
-    ``torch.load`` (a dict with ``state_dict``, or a bare state dict).
+    Safetensors files, or PyTorch files read with ``weights_only`` (a dict with ``state_dict``, or a bare
+    state dict); anything else raises :class:`ParsingCheckpointError` naming what the file is.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ParsingCheckpointError(f"{path}: no such file. {download_hint()}")
-    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
-        try:
-            raw: object = safetensors.torch.load_file(path, device="cpu")
-        except SafetensorError as err:
-            raise ParsingCheckpointError(f"{path}: cannot be read as safetensors ({err}). "
-                                  f"{download_hint()}") from None
-    else:
-        raw = _load_pickle(path)
-        if isinstance(raw, Mapping) and "state_dict" in raw:
-            raw = raw["state_dict"]
+    raw: object = read_weight_file(path, download_hint(), ParsingCheckpointError)
+    if isinstance(raw, Mapping) and "state_dict" in raw:
+        raw = raw["state_dict"]
     if not isinstance(raw, Mapping):
         raise ParsingCheckpointError(f"{path}: holds a {type(raw).__name__}, not a state dict. "
                                      f"{download_hint()}")
@@ -110,9 +77,11 @@ def detect_label_set(state: Mapping[str, torch.Tensor], source: str | Path) -> L
     """The label set of a state dict, from the classifier's output channels; ``source`` names the file."""
     classifier = state.get(CLASSIFIER_KEY)
     if classifier is None or classifier.dim() != 4:
-        raise ParsingCheckpointError(f"{source}: no SCHP classifier weight {CLASSIFIER_KEY!r} "
-                                     f"[labels, 256, 1, 1], so this is not an SCHP parsing checkpoint. "
-                                     f"{download_hint()}")
+        family = model_family(state)
+        found = f"it is {family}, " if family else ""
+        raise ParsingCheckpointError(f"{source}: {found}no SCHP classifier weight {CLASSIFIER_KEY!r} "
+                              f"[labels, 256, 1, 1], so this is not an SCHP parsing checkpoint. "
+                              f"{download_hint()}")
     return label_set_for_classes(classifier.shape[0], str(source))
 
 

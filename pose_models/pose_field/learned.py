@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from ..state_dicts import read_safetensors_metadata, read_weight_file
 from .base import PoseField
 from .skeleton import (
     BONE_CHILD_JOINT,
@@ -62,6 +62,10 @@ FEATURE_SETS: dict[str, int] = {
 }
 """Feature set name -> input width of the network (see the module docstring)."""
 LENGTH_OFFSET = 0.05
+
+TRAIN_HINT = ("A learned pose field is a .safetensors file written by 'python cli.py pose-field train' "
+              "(cli.py is in the pack folder); the analytic field needs no file.")
+
 
 
 def _parent_bones() -> tuple[int, ...]:
@@ -205,8 +209,7 @@ def save_learned_field(field: LearnedPoseField, path: str | Path, training: dict
 def read_field_metadata(path: str | Path) -> dict[str, Any]:
     """``{"config": {...}, "training": {...}}`` of a learned field file (raises ``ValueError`` if it is
     not one)."""
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
+    metadata = read_safetensors_metadata(path, TRAIN_HINT)
     if metadata.get("format") != METADATA_FORMAT:
         raise ValueError(f"{path}: not a pose field file (metadata format {metadata.get('format')!r}, "
                          f"expected {METADATA_FORMAT!r}).")
@@ -220,12 +223,11 @@ def load_learned_field(path: str | Path, device: str | torch.device = "cpu") -> 
     features = config.get("features")
     if features not in FEATURE_SETS:
         raise ValueError(f"{path}: unsupported pose field feature set {features!r} (this pack reads "
-                         f"{sorted(FEATURE_SETS)}); retrain it with 'python -m pose_models.pose_field train' "
+                         f"{sorted(FEATURE_SETS)}); retrain it with 'python cli.py pose-field train' "
                          "or update the pack.")
     field = LearnedPoseField(FieldConfig(tuple(config["hidden"]), float(config["softplus_beta"]), features,
                                          bool(config.get("symmetric", False)), int(config.get("members", 1))))
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors = dict(read_weight_file(path, TRAIN_HINT))
     if "members" not in config:  # v1 files: one MLP stored as net.<i>.*
         tensors = {("nets.0." + k[4:] if k.startswith("net.") else k): v for k, v in tensors.items()}
     expected = {k: tuple(v.shape) for k, v in field.state_dict().items()}

@@ -114,13 +114,13 @@ def test_release_bin_and_flat_safetensors_load_the_same(tmp_path: Path):
 
 def test_bad_files_are_refused_with_the_fix(tmp_path: Path):
     (tmp_path / "broken.bin").write_bytes(b"garbage")
-    with pytest.raises(OnePoseTransError, match="damaged"):
+    with pytest.raises(OnePoseTransError, match="this is a text file, not a weight file.*models/ipadapter/"):
         load_adapter_file(str(tmp_path / "broken.bin"))
     torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "other.bin")
     with pytest.raises(OnePoseTransError, match="not an IP-Adapter or InstantID"):
         load_adapter_file(str(tmp_path / "other.bin"))
     torch.save({"image_proj": {"x": torch.nn.Linear(1, 1)}, "ip_adapter": {}}, tmp_path / "pickle.bin")
-    with pytest.raises(OnePoseTransError, match="damaged"):  # weights_only refuses pickled modules
+    with pytest.raises(OnePoseTransError, match="Linear, not only tensors.*never loads them"):  # no modules
         load_adapter_file(str(tmp_path / "pickle.bin"))
     sd15 = cross_attention_layers(_shapes(SD15_BLOCKS, 768))
     sdxl_adapter = {f"{k}.to_k_ip.weight": torch.zeros(1) for k in range(1, 140, 2)}

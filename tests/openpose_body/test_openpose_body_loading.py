@@ -88,7 +88,8 @@ def test_weights_only_refuses_pickled_objects(tmp_path: Path) -> None:
     with pytest.raises(BodyModelError) as info:
         load_body_model(path)
     msg = str(info.value)
-    assert str(path) in msg and "weights_only=True" in msg
+    assert str(path) in msg and "never loads them" in msg
+    assert "weights_only=False" not in msg and "set to False" not in msg  # never the unsafe advice
     assert "NotATensor" in msg and "huggingface.co/lllyasviel/Annotators" in msg
 
 
@@ -107,11 +108,11 @@ def test_unreadable_files_name_the_file(tmp_path: Path, content: bytes | None) -
 def test_bad_safetensors_and_non_mapping(tmp_path: Path) -> None:
     bad = tmp_path / "x.safetensors"
     bad.write_bytes(b"garbage")
-    with pytest.raises(BodyModelError, match="not a readable safetensors file"):
+    with pytest.raises(BodyModelError, match="this is a text file, not a weight file"):
         load_body_model(bad)
     tensor_file = tmp_path / "tensor.pth"
     torch.save(torch.zeros(3), tensor_file)
-    with pytest.raises(BodyModelError, match="holds a Tensor, not a state dict"):
+    with pytest.raises(BodyModelError, match="holds a Tensor, not weights by name"):
         load_body_model(tensor_file)
 
 
