@@ -89,7 +89,7 @@ class LoadCFLD(io.ComfyNode):
                 "appearance encoder, pose adapter, prompt decoder) and pytorch_model_1.bin (its SD1.5 UNet), "
                 "from models/cfld/. The UNet becomes a normal MODEL (host memory management, any sampler); "
                 "use your usual SD1.5 VAE to decode. Weights are read without unpickling code; the "
-                "safetensors conversions (python -m pose_models.cfld convert) load too."
+                "safetensors conversions (python cli.py cfld convert, in the pack folder) load too."
             ),
             inputs=[
                 _release_file_input("conditioning_file", CONDITIONING_FILE,

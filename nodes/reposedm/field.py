@@ -40,7 +40,7 @@ class LoadPoseField(io.ComfyNode):
                 "A pose interaction field: the distance of a body pose from the valid-pose manifold. "
                 "'analytic' is a hand-written kinematic prior (bone ratios, joint limits, left/right order, "
                 "limb crossings) that needs no file; learned fields (.safetensors trained with "
-                "python -m pose_models.pose_field train) go in models/pose_fields/."
+                "python cli.py pose-field train, in the pack folder) go in models/pose_fields/."
             ),
             inputs=[
                 io.Combo.Input("field_name", options=[ANALYTIC_FIELD, *model_files(FIELD_MODELS_FOLDER)],
@@ -64,7 +64,7 @@ class LoadPoseField(io.ComfyNode):
         except (ValueError, KeyError, OSError) as exc:
             raise PoseTransferError(
                 f"{NODE}: {path} is not a usable pose field file ({exc}). Pick another file in "
-                f"models/{FIELD_MODELS_FOLDER}/, retrain it with 'python -m pose_models.pose_field train', "
+                f"models/{FIELD_MODELS_FOLDER}/, retrain it with 'python cli.py pose-field train', "
                 "or use the analytic field."
             ) from None
         field.requires_grad_(False)

@@ -18,7 +18,7 @@ Modules: :mod:`.pipeline` (API and tensor contracts), :mod:`.checkpoint` (releas
 conversion), :mod:`.rasterize` (21-channel pose input), :mod:`.preprocess` (aspect handling),
 :mod:`.conditioner` / :mod:`.swin` / :mod:`.appearance` / :mod:`.pose_encoder` / :mod:`.decoder` /
 :mod:`.unet` (networks), :mod:`.scheduler` (DDPM).
-``python -m pose_models.cfld convert IN.bin OUT.safetensors`` converts a release file.
+``python cli.py cfld convert IN.bin OUT.safetensors`` (``cli.py`` in the pack folder) converts a release file.
 """
 
 from .checkpoint import (

@@ -1,4 +1,5 @@
-"""Command line for CFLD release files: ``python -m pose_models.cfld <command> ...``.
+"""Command line for CFLD release files: ``python cli.py cfld <command> ...`` (``cli.py`` is in the pack
+folder; or ``python -m pose_models.cfld`` from the pack folder). Paths are relative to the current folder.
 
 Commands
 --------
@@ -16,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..cli_runner import run_command
+from ..cli_runner import output_path, program, run_command
 from .checkpoint import FileKind, convert_to_safetensors, file_kind, read_tensors, unet_state
 from .config import conditioner_config, unet_config
 from .errors import CFLDCheckpointError, CFLDError
@@ -25,12 +26,12 @@ logger = logging.getLogger("pose_models.cfld.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pose_models.cfld", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=program("cfld"), description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     convert = sub.add_parser("convert", help="release .bin -> .safetensors")
     convert.add_argument("input", type=Path)
-    convert.add_argument("output", type=Path)
+    convert.add_argument("output", type=output_path)
     info = sub.add_parser("info", help="which release file, and its sizes")
     info.add_argument("input", type=Path)
     return parser

@@ -11,7 +11,7 @@ Usage::
     result = parser.parse(images, flip=True)  # images: float [B, H, W, 3] RGB in [0, 1]
     result.labels, result.color_map(), result.mask("upper_clothes"), result.legend_image()
 
-``python -m pose_models.parsing convert IN.pth OUT.safetensors`` converts a checkpoint.
+``python cli.py parsing convert IN.pth OUT.safetensors`` (``cli.py`` in the pack folder) converts one.
 """
 
 from .checkpoint import convert_to_safetensors, load_network, read_state_dict

@@ -1,4 +1,5 @@
-"""Command line for SCHP checkpoints: ``python -m pose_models.parsing <command> ...``.
+"""Command line for SCHP checkpoints: ``python cli.py parsing <command> ...`` (``cli.py`` is in the pack
+folder; or ``python -m pose_models.parsing`` from the pack folder). Paths are relative to the current folder.
 
 Commands
 --------
@@ -18,11 +19,11 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from ..cli_runner import run_command
+from ..cli_runner import output_path, program, run_command
+from ..image_files import read_rgb, write_png
 from .checkpoint import convert_to_safetensors, detect_label_set, read_state_dict
 from .errors import ParsingError
 from .parser import HumanParser
@@ -42,19 +43,19 @@ def _size(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``argparse`` parser of all commands."""
-    parser = argparse.ArgumentParser(prog="python -m pose_models.parsing",
+    parser = argparse.ArgumentParser(prog=program("parsing"),
                                      description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     convert = sub.add_parser("convert", help="SCHP .pth -> .safetensors")
     convert.add_argument("input", type=Path)
-    convert.add_argument("output", type=Path)
+    convert.add_argument("output", type=output_path)
     info = sub.add_parser("info", help="label set and size of a checkpoint")
     info.add_argument("input", type=Path)
     parse = sub.add_parser("parse", help="parse images into label and colour PNGs")
     parse.add_argument("model", type=Path)
     parse.add_argument("images", type=Path, nargs="+")
-    parse.add_argument("--out", type=Path, required=True, help="output directory")
+    parse.add_argument("--out", type=output_path, required=True, help="output directory")
     parse.add_argument("--flip", action="store_true", help="average with the mirrored image")
     parse.add_argument("--device", default="cpu", help="torch device, e.g. cuda:0 (default cpu)")
     parse.add_argument("--input-size", type=_size, help="network input HxW (default: the official size)")
@@ -74,12 +75,6 @@ def _info(args: argparse.Namespace) -> None:
                 label_set.num_classes, ", ".join(label_set.labels), len(state), parameters)
 
 
-def _write_png(path: Path, rgb_or_gray: np.ndarray) -> None:
-    image = rgb_or_gray if rgb_or_gray.ndim == 2 else cv2.cvtColor(rgb_or_gray, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"cannot write {path}")
-
-
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
     """``float [H, W, 3]`` in ``[0, 1]`` -> ``uint8 [H, W, 3]``."""
     return (image.numpy() * 255).round().astype(np.uint8)
@@ -89,15 +84,12 @@ def _parse(args: argparse.Namespace) -> None:
     parser = HumanParser.from_file(args.model, device=torch.device(args.device))
     args.out.mkdir(parents=True, exist_ok=True)
     for path in args.images:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ParsingError(f"{path}: cannot be read as an image")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        rgb = read_rgb(path, ParsingError)
         result = parser.parse(rgb, flip=args.flip, input_size=args.input_size)
-        _write_png(args.out / f"{path.stem}_labels.png", result.labels[0].numpy().astype(np.uint8))
-        _write_png(args.out / f"{path.stem}_color.png", _to_uint8(result.color_map()[0]))
+        write_png(args.out / f"{path.stem}_labels.png", result.labels[0].numpy().astype(np.uint8))
+        write_png(args.out / f"{path.stem}_color.png", _to_uint8(result.color_map()[0]))
         logger.info("%s -> %s", path, args.out)
-    _write_png(args.out / "legend.png", _to_uint8(legend_image(parser.label_set)[0]))
+    write_png(args.out / "legend.png", _to_uint8(legend_image(parser.label_set)[0]))
 
 
 _COMMANDS = {"convert": _convert, "info": _info, "parse": _parse}

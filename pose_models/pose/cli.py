@@ -1,4 +1,5 @@
-"""Command line for the pose toolkit: ``python -m pose_models.pose <command> ...`` from the repository root.
+"""Command line for the pose toolkit: ``python cli.py pose <command> ...`` (``cli.py`` is in the pack folder;
+or ``python -m pose_models.pose`` from the pack folder). Paths are relative to the folder you run it in.
 
 Commands
 --------
@@ -23,10 +24,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..cli_runner import run_command
+from ..cli_runner import output_path, program, run_command
+from ..image_files import write_png
 from .errors import PoseFormatError
 from .files import FILE_FORMATS, load_poses, safe_name, save_poses
 from .keypoints import NamedFrame, visible
@@ -50,7 +51,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``argparse`` parser of all commands."""
-    parser = argparse.ArgumentParser(prog="python -m pose_models.pose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=program("pose"), description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert between pose file formats")
     add_input(p)
-    p.add_argument("output", type=Path, help=".csv, .json (POSE_KEYPOINT) or a directory (OpenPose files)")
+    p.add_argument("output", type=output_path,
+                   help=".csv, .json (POSE_KEYPOINT) or a directory (OpenPose files)")
     p.add_argument("--to", choices=FILE_FORMATS, help="output format (default: from the output path)")
     add_reading(p)
     p.add_argument("--threshold", type=float, default=0.0, help="drop points with confidence below this")
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render poses to PNG images")
     add_input(p)
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--out", type=output_path, required=True, help="output directory")
     add_reading(p)
     p.add_argument("--style", choices=("openpose", "cfld", "heatmaps", "limbs"), default="openpose")
     p.add_argument("--size", type=_size, help="output WxH (default: each frame's canvas; cfld: 256x256)")
@@ -88,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retarget", help="retarget poses onto a source person's proportions")
     add_input(p, "source")
     add_input(p, "target")
-    p.add_argument("output", type=Path, help="output path, as for convert")
+    p.add_argument("output", type=output_path, help="output path, as for convert")
     add_reading(p)
     p.add_argument("--source-frame", type=int, default=0, help="frame of SOURCE to take proportions from")
     p.add_argument("--scale", choices=("source", "target", "fit"), default="source")
@@ -136,8 +138,7 @@ def _render(args: argparse.Namespace) -> None:
     for i, frame in enumerate(frames):
         image = _render_one(frame, args)
         path = args.out / f"{i:06d}_{safe_name(frame.name)}.png"
-        if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1])):
-            raise OSError(f"{path}: could not write the PNG")
+        write_png(path, image)
     logger.info("rendered %d frames to %s", len(frames), args.out)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..file_kinds import not_text_reason
 from .errors import PoseFormatError
 from .keypoints import NamedFrame, Person, PoseFrame, check_points
 
@@ -69,10 +70,13 @@ def read_deepfashion_csv(path: str | Path) -> list[NamedFrame]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise PoseFormatError(f"{path}: cannot read the file ({exc}).") from None
+        reason = not_text_reason(path, "a DeepFashion keypoint CSV") if path.is_file() else None
+        raise PoseFormatError(f"{path}: {reason or f'cannot read the file ({exc})'}.") from None
     if not lines or lines[0].strip() != DEEPFASHION_HEADER:
         first = lines[0][:80] if lines else "<empty file>"
-        raise PoseFormatError(f"{path}: first line must be the header {DEEPFASHION_HEADER!r}, got {first!r}.")
+        reason = not_text_reason(path, "a DeepFashion keypoint CSV")
+        raise PoseFormatError(f"{path}: {reason + '; ' if reason else ''}first line must be the header "
+                              f"{DEEPFASHION_HEADER!r}, got {first!r}.")
     return [parse_deepfashion_row(line.strip(), label=f"{path}, line {n}")
             for n, line in enumerate(lines[1:], start=2) if line.strip()]
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..file_kinds import file_kind
 from .deepfashion import DEEPFASHION_HEIGHT, DEEPFASHION_WIDTH, read_deepfashion_csv, write_deepfashion_csv
 from .errors import PoseFormatError
 from .keypoints import NamedFrame
@@ -137,8 +138,9 @@ def load_poses(path: str | Path, *, canvas_size: tuple[int, int] | None = None,
     for fmt in POSE_FILE_FORMATS:
         if fmt.sniff(path):
             return fmt.read(path, canvas_size, coordinates)
-    raise PoseFormatError(f"{path}: unknown pose file type; expected {', '.join(FILE_SUFFIXES)} or a "
-                          "directory of .json.")
+    formats = ", ".join(f"{f.label} ({f.suffix or 'a folder of .json'})" for f in POSE_FILE_FORMATS)
+    raise PoseFormatError(f"{path}: this is {file_kind(path).description}, not a pose file; pose files are "
+                          f"{formats}.")
 
 
 def safe_name(name: str) -> str:

@@ -20,6 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..file_kinds import not_text_reason
 from .errors import PoseFormatError
 from .keypoints import NamedFrame, PoseFrame
 from .pose_keypoint import Coordinates, frame_to_dict, from_pose_keypoint
@@ -32,16 +33,19 @@ OPENPOSE_JSON_VERSION = 1.3
 def load_json_file(path: str | Path) -> Any:
     """Parse a JSON file, turning unreadable files and bad JSON into :class:`PoseFormatError`."""
     path = Path(path)
+    expected = "an OpenPose JSON file or a POSE_KEYPOINT list"
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PoseFormatError(f"{path}: cannot read the file ({exc}).") from None
+        reason = not_text_reason(path, expected) if path.is_file() else None
+        raise PoseFormatError(f"{path}: {reason or f'cannot read the file ({exc})'}.") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        reason = not_text_reason(path, expected)
         raise PoseFormatError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). "
-            "Expected an OpenPose JSON file or a POSE_KEYPOINT list."
+            f"{path}: {reason + '; ' if reason else ''}not valid JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}). Expected {expected}."
         ) from None
 
 

@@ -11,7 +11,7 @@ Every field is a :class:`PoseField` (``torch.nn.Module``): ``forward(keypoints [
   (:mod:`.train`, :mod:`.targets`, :mod:`.perturb`), stored as ``.safetensors`` in ComfyUI's
   ``models/pose_fields/`` (:data:`FIELD_MODELS_FOLDER`).
 * :func:`project` (:mod:`.project`) -- NRDF-style repair of a pose by adaptive descent on a field.
-* :mod:`.evaluate` -- real vs limb-rotated ROC-AUC; :mod:`.cli` -- ``python -m pose_models.pose_field``
+* :mod:`.evaluate` -- real vs limb-rotated ROC-AUC; :mod:`.cli` -- ``python cli.py pose-field``
   ``train | score | evaluate``.
 """
 

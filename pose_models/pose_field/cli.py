@@ -1,4 +1,5 @@
-"""Command line: ``python -m pose_models.pose_field <command> ...`` from the repository root.
+"""Command line for pose fields: ``python cli.py pose-field <command> ...`` (``cli.py`` is in the pack folder;
+or ``python -m pose_models.pose_field`` from the pack folder). Paths are relative to the current folder.
 
 Commands
 --------
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli_runner import run_command
+from ..cli_runner import output_path, program, run_command
 from ..pose import PoseFormatError
 from .base import PoseField
 from .data import DEFAULT_TRAIN_FRACTION, load_pose_table, train_split
@@ -59,14 +60,14 @@ def _ints(text: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     """The ``argparse`` parser of all commands."""
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m pose_models.pose_field",
+    parser = argparse.ArgumentParser(prog=program("pose-field"),
                                      description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a learned pose field")
     p.add_argument("--csv", type=Path, required=True, help="DeepFashion keypoint CSV")
-    p.add_argument("--out", type=Path, required=True, help="output .safetensors file")
+    p.add_argument("--out", type=output_path, required=True, help="output .safetensors file")
     p.add_argument("--train-fraction", type=float, default=DEFAULT_TRAIN_FRACTION,
                    help=f"fraction of items in the train split (default {DEFAULT_TRAIN_FRACTION})")
     p.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")

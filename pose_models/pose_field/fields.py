@@ -19,7 +19,7 @@ def load_field(spec: str | Path) -> PoseField:
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(f"pose field {str(spec)!r}: no such file (give 'analytic' or a .safetensors "
-                                "file written by 'python -m pose_models.pose_field train').")
+                                "file written by 'python cli.py pose-field train').")
     return load_learned_field(path)
 
 

@@ -48,7 +48,7 @@ EIKONAL_MIN_TARGET = 0.05
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings; the defaults are the reference run (``python -m pose_models.pose_field train``)."""
+    """Training settings; the defaults are the reference run (``python cli.py pose-field train``)."""
 
     epochs: int = 300
     """Held-out ROC-AUC at 0.4 rad (limb protocol) on the dev CSV: 0.892 after 25 epochs, 0.930 after 100,

@@ -133,7 +133,7 @@ def test_unreadable_and_malformed_files(tmp_path):
         read_openpose_json(bad)
     binary = tmp_path / "bin.json"
     binary.write_bytes(b"\xff\xfe\x00\x81")
-    with pytest.raises(PoseFormatError, match="cannot read the file"):
+    with pytest.raises(PoseFormatError, match="binary file of unknown kind, not an OpenPose JSON file"):
         read_openpose_json(binary)
     scalar = tmp_path / "scalar.json"
     scalar.write_text("3")
@@ -148,7 +148,7 @@ def test_unreadable_and_malformed_files(tmp_path):
         read_openpose_json(tmp_path / "empty_dir")
     other = tmp_path / "pose.txt"
     other.write_text("x")
-    with pytest.raises(PoseFormatError, match="unknown pose file type"):
+    with pytest.raises(PoseFormatError, match="this is a text file, not a pose file"):
         load_poses(other)
 
 
