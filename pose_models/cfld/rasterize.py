@@ -11,10 +11,10 @@ the bone colours, filled ``cv2.circle`` radius 3 ``LINE_AA`` joints), channels 3
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 
+from ..opencv import cv2_module
 from .errors import CFLDError
 
 FRAME_HEIGHT, FRAME_WIDTH = 256, 176
@@ -49,6 +49,7 @@ def _missing(point: np.ndarray) -> bool:
 def skeleton_image(keypoints_yx: np.ndarray, side: int = 256) -> np.ndarray:
     """``uint8 [side, side, 3]`` RGB skeleton (the official ``draw_pose_from_cords``)."""
     kp = _checked(keypoints_yx)
+    cv2 = cv2_module("CFLD Pose (the official skeleton drawing)")
     canvas = np.zeros((side, side, 3), dtype=np.uint8)
     scale_y, scale_x = side / FRAME_HEIGHT, side / FRAME_WIDTH
 

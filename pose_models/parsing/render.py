@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import cv2
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from .labels import GROUPS, LabelSet
 
@@ -47,17 +47,25 @@ def legend(label_set: LabelSet) -> dict[str, tuple[int, int, int]]:
 def legend_image(label_set: LabelSet, row_height: int = 24, width: int = 240) -> torch.Tensor:
     """``float32 [1, num_classes * row_height, width, 3]``: one row per label, swatch then ``"index name"``.
 
-    White background, black text; the swatches carry the palette colours exactly.
+    White background, black text (Pillow's default font), each label vertically centred in its row; the
+    swatches carry the palette colours exactly.
     """
-    canvas = np.full((label_set.num_classes * row_height, width, 3), 255, dtype=np.uint8)
+    image = Image.new("RGB", (width, label_set.num_classes * row_height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    try:
+        font: ImageFont.ImageFont | ImageFont.FreeTypeFont = ImageFont.load_default(
+            size=max(8, round(row_height * 0.55)))
+    except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
+        font = ImageFont.load_default()
     pad = max(1, row_height // 8)
     swatch = row_height - 2 * pad
-    font_scale = row_height / 48
-    thickness = max(1, row_height // 24)
     for index, (name, rgb) in enumerate(zip(label_set.labels, label_set.palette, strict=True)):
         top = index * row_height
-        canvas[top + pad: top + pad + swatch, pad: pad + swatch] = rgb
-        (_, text_h), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        cv2.putText(canvas, f"{index} {name}", (2 * pad + swatch + pad, top + (row_height + text_h) // 2),
-                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness, cv2.LINE_AA)
+        colour = tuple(int(c) for c in rgb)
+        draw.rectangle((pad, top + pad, pad + swatch - 1, top + pad + swatch - 1), fill=colour)
+        text = f"{index} {name}"
+        left, upper, _, lower = draw.textbbox((0, 0), text, font=font)
+        draw.text((2 * pad + swatch + pad - left, top + (row_height - (lower - upper)) // 2 - upper), text,
+                  fill=(0, 0, 0), font=font)
+    canvas = np.asarray(image, dtype=np.uint8).copy()
     return torch.from_numpy(canvas).float().div(255).unsqueeze(0)

@@ -1,5 +1,5 @@
 """Pose keypoint toolkit of the Pose Transfer pack: canonical types, format readers/writers, rendering,
-retargeting and interpolation. Depends on numpy and cv2 only; never imports ComfyUI.
+retargeting and interpolation. Depends on numpy (and OpenCV for drawing); never imports ComfyUI.
 
 Modules (each documents its data contract):
 
@@ -10,7 +10,7 @@ Modules (each documents its data contract):
 * :mod:`.render` -- OpenPose ControlNet skeleton, CFLD skeleton, Gaussian heatmaps, limb masks.
 * :mod:`.ops` -- mirror, confidence threshold, canvas changes, batch helpers.
 * :mod:`.retarget`, :mod:`.interpolate` -- proportions transfer and in-betweening.
-* :mod:`.cli` -- ``python -m pose_models.pose``.
+* :mod:`.cli` -- ``python cli.py pose`` (``cli.py`` in the pack folder).
 
 Bad input raises :class:`PoseFormatError` (a ``ValueError``) with a message that says what, where, and how
 to fix it.

@@ -25,9 +25,9 @@ from __future__ import annotations
 import colorsys
 import math
 
-import cv2
 import numpy as np
 
+from ..opencv import cv2_module
 from .errors import PoseFormatError
 from .keypoints import BONES, PoseFrame, check_canvas_side, visible
 
@@ -37,6 +37,9 @@ OPENPOSE_COLORS: tuple[tuple[int, int, int], ...] = (
     (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85),
 )
 """RGB colour of joint ``i`` and of limb ``i`` (limbs in :data:`BONES` order use the first 17)."""
+
+OPENPOSE_DRAWING = "Drawing the OpenPose skeleton (Render Pose)"
+"""What needs OpenCV here, for the missing-OpenCV error."""
 
 LIMB_COLOR_FACTOR = 0.6
 """Limbs are drawn in ``int(c * 0.6)`` of their colour."""
@@ -84,6 +87,7 @@ def render_openpose(frame: PoseFrame, height: int | None = None, width: int | No
         raise PoseFormatError(f"render_openpose: stick_width must be >= 1, got {stick_width}.")
     sx, sy = w / frame.canvas_width, h / frame.canvas_height
     half_width = stick_width * (xinsir_stick_scale(h, w) if xinsir_stick_scaling else 1)
+    cv2 = cv2_module(OPENPOSE_DRAWING)
     canvas = np.zeros((h, w, 3), np.uint8)
     for person in frame.people:
         if draw_body:
@@ -99,6 +103,7 @@ def render_openpose(frame: PoseFrame, height: int | None = None, width: int | No
 
 
 def _draw_body(canvas: np.ndarray, xy: np.ndarray, vis: np.ndarray, half_width: int) -> None:
+    cv2 = cv2_module(OPENPOSE_DRAWING)
     for (p, c), color in zip(BONES, OPENPOSE_COLORS, strict=False):
         if not (vis[p] and vis[c]):
             continue
@@ -114,6 +119,7 @@ def _draw_body(canvas: np.ndarray, xy: np.ndarray, vis: np.ndarray, half_width: 
 
 
 def _draw_hand(canvas: np.ndarray, xy: np.ndarray, vis: np.ndarray) -> None:
+    cv2 = cv2_module(OPENPOSE_DRAWING)
     for (a, b), color in zip(HAND_EDGES, HAND_EDGE_COLORS, strict=True):
         if vis[a] and vis[b]:
             cv2.line(canvas, (int(xy[a, 0]), int(xy[a, 1])), (int(xy[b, 0]), int(xy[b, 1])), color,
@@ -129,6 +135,7 @@ def render_cfld_skeleton(frame: PoseFrame, height: int = 256, width: int = 256) 
     joints: filled ``cv2.circle`` radius 3 ``LINE_AA``), coordinates truncated to int after scaling.
     """
     h, w = _output_size(frame, height, width, "render_cfld_skeleton")
+    cv2 = cv2_module("Drawing the CFLD skeleton")
     sx, sy = w / frame.canvas_width, h / frame.canvas_height
     canvas = np.zeros((h, w, 3), np.uint8)
     for person in frame.people:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
+from ..opencv import cv2_module
 from ..pose import PoseFrame
 from ..pose.keypoints import visible
 from .regions import REGION_LABEL_SET
@@ -25,6 +25,9 @@ HEAD = (NOSE, R_EYE, L_EYE, R_EAR, L_EAR)
 
 ARM_WIDTH, THIGH_WIDTH, SHIN_WIDTH, TORSO_MARGIN, SHOE_RADIUS, FACE_RADIUS = 0.26, 0.34, 0.24, 0.12, 0.14, 0.2
 """Region sizes as fractions of the person's ``unit`` length."""
+
+FEATURE = "Drawing target regions from a pose (TruePose Target Regions)"
+"""What needs OpenCV here, for the missing-OpenCV error."""
 
 
 def _label(group: str) -> int:
@@ -49,6 +52,7 @@ def _pt(p: np.ndarray) -> tuple[int, int]:
 
 def _capsules(canvas: np.ndarray, xy: np.ndarray, vis: np.ndarray, chain: tuple[int, ...], width: float,
               label: int) -> None:
+    cv2 = cv2_module(FEATURE)
     thickness = max(1, int(round(width)))
     for a, b in zip(chain, chain[1:], strict=False):
         if vis[a] and vis[b]:
@@ -58,6 +62,7 @@ def _capsules(canvas: np.ndarray, xy: np.ndarray, vis: np.ndarray, chain: tuple[
 
 
 def _draw_person(canvas: np.ndarray, xy: np.ndarray, vis: np.ndarray, scale: float) -> None:
+    cv2 = cv2_module(FEATURE)
     unit = max(_unit(xy, vis, canvas.shape[0]), 1.0) * scale
     lower, legs, shoes = _label("lower_clothes"), _label("legs"), _label("shoes")
     for hip, knee, ankle in ((R_HIP, R_KNEE, R_ANKLE), (L_HIP, L_KNEE, L_ANKLE)):
