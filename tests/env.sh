@@ -39,7 +39,10 @@ except Exception as error:
 PYEOF
     then
         echo "installing torch 2.13.0 (CPU build) from $torch_index"
-        "$PY" -m pip install -q torch==2.13.0 --extra-index-url "$torch_index"
+        "$PY" -m pip install -q torch==2.13.0 --extra-index-url "$torch_index" || {
+            echo "$torch_index has no torch 2.13.0 for this Python/platform; torch comes from the configured index"
+            "$PY" -m pip install -q torch==2.13.0
+        }
     else
         echo "installing torch 2.13.0 from the configured package index"
         "$PY" -m pip install -q torch==2.13.0
