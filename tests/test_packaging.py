@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import sys
@@ -75,3 +76,34 @@ def test_pose_models_imports_without_comfyui_or_torchvision(module):
 def test_every_pose_models_package_is_import_checked():
     assert {"pose_models.pose", "pose_models.parsing", "pose_models.openpose_body", "pose_models.pose_field",
             "pose_models.pose_align"} <= set(_pose_models_modules())
+
+
+def _comfyignore_patterns() -> list[str]:
+    lines = (REPO_ROOT / ".comfyignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """gitignore matching for the pattern forms .comfyignore uses: ``dir/`` and name globs."""
+    parts = path.split("/")
+    for pattern in patterns:
+        if pattern.endswith("/"):
+            if pattern[:-1] in parts[:-1]:
+                return True
+        elif fnmatch.fnmatch(parts[-1], pattern):
+            return True
+    return False
+
+
+def test_registry_package_carries_what_users_need_and_no_dev_files():
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    patterns = _comfyignore_patterns()
+    shipped = {p for p in tracked if not _ignored(p, patterns)}
+    for needed in ("__init__.py", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", "cli.py",
+                   "web/js/pose_transfer.js", "web/icon.svg", "workflows/cfld.json", "workflows/cfld.jpg",
+                   "docs/methods.md", "docs/host.md", "nodes/__init__.py", "pose_models/state_dicts.py"):
+        assert needed in shipped, needed
+    assert not [p for p in shipped if p.startswith(("tests/", "bench/", ".ci/"))]
+    for local in (".venv/x", ".test-cache/x", "nodes/__pycache__/a.pyc", "dist/x.whl"):
+        assert _ignored(local, patterns), local
