@@ -10,7 +10,7 @@ the pack folder) and ``pose-transfer`` (the wheel's script, see ``pyproject.toml
 * ``cfld`` -- inspect or convert the CFLD release files.
 
 ``<entry> <tool> --help`` lists a tool's commands. Relative paths are taken from the folder the command is
-run in; outputs inside the pack folder are refused (:mod:`.cli_runner`).
+run in; a relative output path into the pack folder is refused (:mod:`.cli_runner`).
 """
 
 from __future__ import annotations

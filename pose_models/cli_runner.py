@@ -2,8 +2,8 @@
 
 The command lines are started through ``cli.py`` in the pack folder (``python <pack>/cli.py <tool> ...``,
 from any folder) or as ``python -m pose_models.<tool>`` from the pack folder. Input and output paths are
-relative to the folder the command is run in; an output that would land inside the pack folder is refused
-(a pack update or reinstall deletes it, and the pack must not fill its own folder).
+relative to the folder the command is run in; a relative output path that lands inside the pack folder is
+refused (a pack update or reinstall deletes it): an absolute path there is taken as meant.
 
 Exit status: 0 ok, 1 file/output error (``OSError``), 2 bad input (the package's own error types, and
 argument errors). Errors are one ``ERROR`` log line on stderr, never a traceback.
@@ -29,14 +29,18 @@ def program(tool: str) -> str:
 
 
 def output_path(text: str) -> Path:
-    """``argparse`` type of output paths: absolute, relative ones taken from the current folder; refuses a
-    path inside the pack folder."""
-    path = (Path.cwd() / Path(text).expanduser()).resolve()
-    if path == PACK_ROOT or PACK_ROOT in path.parents:
+    """``argparse`` type of output paths: made absolute, relative ones from the current folder. A relative
+    path that lands inside the pack folder is refused (the usual slip: a command meant for the ComfyUI folder
+    run from the pack folder); an absolute one there is taken as meant."""
+    given = Path(text).expanduser()
+    path = (Path.cwd() / given).resolve()
+    inside = path == PACK_ROOT or PACK_ROOT in path.parents
+    if inside and not given.is_absolute():
         raise argparse.ArgumentTypeError(
-            f"{text!r} is {path}, inside the Pose Transfer pack folder ({PACK_ROOT}); files there are lost "
-            "when the pack is updated or reinstalled. Write it somewhere else, e.g. into ComfyUI/models/... "
-            f"(relative paths start from the folder you run the command in: {Path.cwd()}).")
+            f"{text!r} is {path}, inside the Pose Transfer pack folder ({PACK_ROOT}): relative paths start "
+            f"from the folder you run the command in ({Path.cwd()}), and files in the pack folder are lost "
+            "when the pack is updated or reinstalled. Give a path outside it, e.g. run the command from the "
+            "ComfyUI folder with models/..., or an absolute path if you do mean the pack folder.")
     return path
 
 

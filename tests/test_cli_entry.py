@@ -53,9 +53,19 @@ def test_output_inside_the_pack_is_refused(tmp_path):
     assert result.returncode == 2
     assert "inside the Pose Transfer pack folder" in result.stderr and "Traceback" not in result.stderr
     assert not (REPO_ROOT / "ComfyUI").exists()
-    field = run_cli(tmp_path, "pose-field", "train", "--csv", deepfashion_csv(), "--out",
-                    REPO_ROOT / "field.safetensors")
+    field = run_cli(REPO_ROOT / "pose_models", "pose-field", "train", "--csv", deepfashion_csv(), "--out",
+                    "field.safetensors")
     assert field.returncode == 2 and "inside the Pose Transfer pack folder" in field.stderr
+    assert not (REPO_ROOT / "pose_models" / "field.safetensors").exists()
+
+
+def test_an_absolute_path_into_the_pack_is_taken_as_meant(tmp_path, monkeypatch):
+    from pose_models.cli_runner import PACK_ROOT, output_path
+
+    monkeypatch.chdir(tmp_path)
+    inside = PACK_ROOT / "weights" / "x.safetensors"
+    assert output_path(str(inside)) == inside
+    assert output_path("out/x.json") == tmp_path.resolve() / "out" / "x.json"
 
 
 @pytest.mark.parametrize(("args", "kind"), [
