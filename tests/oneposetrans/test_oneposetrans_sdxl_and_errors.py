@@ -63,6 +63,6 @@ def test_bad_input_is_refused_before_training(comfy_host, tiny_models, source_na
     assert "another architecture" in _error(blocks(sdxl_lora))
     broken = Path(comfy_host.models_dir) / "loras" / "oneposetrans_test" / "broken.safetensors"
     broken.write_bytes(b"not a safetensors file")
-    assert "damaged" in _error(blocks("oneposetrans_test/broken.safetensors"))
+    assert "this is a text file, not a weight file" in _error(blocks("oneposetrans_test/broken.safetensors"))
     good = Path(comfy_host.models_dir) / "loras" / sdxl_lora
     assert safetensors.torch.load_file(str(good))
