@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from .errors import PoseTransferError
-from .file_kinds import file_kind
+from .file_kinds import FileKind, file_kind
 
 LISTED = 5
 """Names shown per kind of mismatch; the rest are counted."""
@@ -78,6 +78,16 @@ def _refused_pickle_reason(error: pickle.UnpicklingError) -> str:
     return f"holds content the safe reader refuses ({reason[:120]})" if reason else "holds Python objects"
 
 
+def _existing_file_kind(path: Path, tail: str, error: type[Exception]) -> FileKind:
+    """The kind of the file at ``path``; raises ``error`` (message + ``tail``) when there is no file."""
+    kind = file_kind(path)
+    if kind.family == "missing":
+        raise error(f"{path}: no such file.{tail}")
+    if kind.family == "folder":
+        raise error(f"{path}: is a folder, not a file.{tail}")
+    return kind
+
+
 def read_weight_file(path: str | Path, hint: str = "",
                      error: type[Exception] = WeightFileError) -> Mapping[str, Any]:
     """The top-level mapping of a weight file, tensors on the CPU.
@@ -91,10 +101,7 @@ def read_weight_file(path: str | Path, hint: str = "",
     """
     path = Path(path)
     tail = f" {hint}" if hint else ""
-    kind = file_kind(path)
-    if kind.family in ("missing", "folder"):
-        raise error(f"{path}: {'no such file' if kind.family == 'missing' else 'is a folder, not a file'}."
-                    f"{tail}")
+    kind = _existing_file_kind(path, tail, error)
     if kind.damaged:
         raise error(f"{path}: this is {kind.description}; it cannot be read. Download it again.{tail}")
     if kind.family == "safetensors":
@@ -127,10 +134,7 @@ def read_safetensors_metadata(path: str | Path, hint: str = "",
     :func:`read_weight_file` for anything that is not a readable safetensors file, naming what it is."""
     path = Path(path)
     tail = f" {hint}" if hint else ""
-    kind = file_kind(path)
-    if kind.family in ("missing", "folder"):
-        raise error(f"{path}: {'no such file' if kind.family == 'missing' else 'is a folder, not a file'}."
-                    f"{tail}")
+    kind = _existing_file_kind(path, tail, error)
     if kind.family != "safetensors" or kind.damaged:
         raise error(f"{path}: this is {kind.description}, not a readable safetensors file.{tail}")
     try:

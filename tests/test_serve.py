@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from host_server import free_port
+from host_server import free_port, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVE = REPO_ROOT / "tests" / "comfy_host" / "serve.py"
@@ -53,13 +53,7 @@ def served(tiny_models, host_tree, tmp_path):
             time.sleep(0.5)
         yield base, proc, log_path, models
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+        stop_process(proc)
 
 
 def test_serve_runs_the_pack_on_the_named_models_folder(served):

@@ -29,6 +29,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    """Stop a child process by its pid: terminate, then kill if it has not exited within ``timeout_s``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
+
+
 class HostServer:
     """A running host server. ``log_text()`` returns everything it printed so far."""
 
@@ -61,14 +73,8 @@ class HostServer:
     def stop(self) -> None:
         """Stop the server by the pid this object started (terminate, then kill)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        if proc is not None:
+            stop_process(proc)
 
     def __enter__(self) -> HostServer:
         return self.start()
