@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import PoseTransferError
 from .file_kinds import file_kind
 
 
-def read_rgb(path: str | Path, error: type[Exception] = ValueError) -> np.ndarray:
+def read_rgb(path: str | Path, error: type[Exception] = PoseTransferError) -> np.ndarray:
     """``uint8 [H, W, 3]`` RGB pixels of an image file (any format Pillow reads; EXIF rotation is not
     applied). Raises ``error`` naming what the file is when it is not a readable image."""
     path = Path(path)

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from .errors import PoseTransferError
+
 INSTALL_HINT = "pip install opencv-python-headless"
 
 
-class MissingDependencyError(ImportError):
-    """An optional package a feature needs is not installed; the message names the feature and the fix."""
+class MissingDependencyError(PoseTransferError, ImportError):
+    """An optional package a feature needs is not installed; the message names the feature and the fix.
+    Also an ``ImportError``, so code that asks "is it importable" catches it too."""
 
 
 def cv2_module(feature: str) -> ModuleType:

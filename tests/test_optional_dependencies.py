@@ -18,8 +18,8 @@ PROBE = Path(__file__).resolve().parent / "comfy_host" / "missing_dependency_pro
 
 
 def declared_node_ids() -> list[str]:
-    """Every ``node_id="PT_..."`` the pack's node modules declare."""
-    found = (re.findall(r'node_id="(PT_\w+)"', f.read_text()) for f in (REPO_ROOT / "nodes").glob("*.py"))
+    """Every ``node_id="PT_..."`` the pack's node modules (``nodes/`` and its packages) declare."""
+    found = (re.findall(r'node_id="(PT_\w+)"', f.read_text()) for f in (REPO_ROOT / "nodes").rglob("*.py"))
     return sorted({node_id for ids in found for node_id in ids})
 
 
