@@ -40,6 +40,8 @@ def test_project_and_registry_fields():
     comfy = PYPROJECT["tool"]["comfy"]
     for key in ("PublisherId", "DisplayName", "Icon", "requires-comfyui"):
         assert comfy[key], key
+    # The V3 API's first release as the floor; no cap, or the Registry hides the pack from newer ComfyUI.
+    assert comfy["requires-comfyui"] == ">=0.3.75"
     assert "web" not in comfy, "use WEB_DIRECTORY only, or the JS loads twice"
     assert (REPO_ROOT / "web" / "icon.svg").is_file()
 
@@ -102,7 +104,8 @@ def test_registry_package_carries_what_users_need_and_no_dev_files():
     shipped = {p for p in tracked if not _ignored(p, patterns)}
     for needed in ("__init__.py", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", "cli.py",
                    "web/js/pose_transfer.js", "web/icon.svg", "workflows/cfld.json", "workflows/cfld.jpg",
-                   "docs/methods.md", "docs/host.md", "nodes/__init__.py", "pose_models/state_dicts.py"):
+                   "docs/methods.md", "docs/host.md", "docs/architecture.md", "nodes/__init__.py",
+                   "nodes/host/models.py", "pose_models/state_dicts.py"):
         assert needed in shipped, needed
     assert not [p for p in shipped if p.startswith(("tests/", "bench/", ".ci/"))]
     for local in (".venv/x", ".test-cache/x", "nodes/__pycache__/a.pyc", "dist/x.whl"):
