@@ -10,6 +10,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = re.compile(r"shared/(docs|data)|comfyui-host\.md|peers\.md|environment\.md|\bmethods(\.md)? \d")
 DOCS_PATH = re.compile(r"(?<![\w/])docs/[\w.-]+\.md")
+# A section cited after a docs page, e.g. ``docs/methods.md``, "OnePoseTrans" or docs/methods.md (CFLD).
+DOCS_SECTION = re.compile(r"(?<![\w/])(docs/[\w.-]+\.md)`{0,2}(?:,\s*|\s+\()"
+                          r"\"?([A-Z][\w.+-]*(?: [\w.+-]+)*?)\"?\s*[,;)]")
+DOCS_NUMBER = re.compile(r"(?<![\w/])docs/[\w.-]+\.md`{0,2}[,\s(\"]*(?:sections?\s*|§\s*)?\d")
+HEADING = re.compile(r"^#+ (.+?)(?: \(.*\))?$", re.M)
 
 
 def _tracked_text_files() -> list[Path]:
@@ -33,3 +38,16 @@ def test_named_docs_exist():
                       for m in DOCS_PATH.findall(path.read_text(errors="replace"))
                       if not (REPO_ROOT / m).is_file() and not m.startswith("docs/<")})
     assert not missing, missing
+
+
+def test_cited_sections_exist():
+    """Docs are cited by section title (a number would go stale); every cited title is a heading there."""
+    headings = {f"docs/{page.name}": set(HEADING.findall(page.read_text()))
+                for page in (REPO_ROOT / "docs").glob("*.md")}
+    wrong = sorted({f"{path.relative_to(REPO_ROOT)}: {page}, {title!r}" for path in _tracked_text_files()
+                    for page, title in DOCS_SECTION.findall(path.read_text(errors="replace"))
+                    if title not in headings.get(page, set())})
+    numbered = sorted({f"{path.relative_to(REPO_ROOT)}: {m.group(0)!r}" for path in _tracked_text_files()
+                       for m in DOCS_NUMBER.finditer(path.read_text(errors="replace"))})
+    assert not numbered, "cite sections by title:\n" + "\n".join(numbered)
+    assert not wrong, f"sections not found (headings: {headings}):\n" + "\n".join(wrong)

@@ -3,7 +3,7 @@ training crops and loss weighting, and the caption template.
 
 OnePoseTrans (arXiv 2409.09593) fine-tunes a text-to-image model on the one source image (a test-time
 LoRA) and re-poses it with an OpenPose ControlNet. The official values are in ``docs/methods.md``
-section 1; the host glue is in ``nodes/oneposetrans*.py``.
+("OnePoseTrans"); the host glue is in ``nodes/oneposetrans/``.
 
 Modules (each documents its data contract):
 

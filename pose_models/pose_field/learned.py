@@ -97,8 +97,8 @@ class FieldConfig:
             raise ValueError(f"an ensemble needs at least one member, got {self.members}.")
         if self.features not in FEATURE_SETS:
             raise ValueError(f"unknown pose field feature set {self.features!r}; this version of the pack "
-                             f"reads {sorted(FEATURE_SETS)}. Retrain the field with 'python -m "
-                             "pose_models.pose_field train' or update the pack.")
+                             f"reads {sorted(FEATURE_SETS)}. Retrain the field with 'python cli.py "
+                             "pose-field train' (in the pack folder) or update the pack.")
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
 
 
