@@ -84,6 +84,31 @@ def file_kind(path: str | Path) -> FileKind:
     return _text_kind(head)
 
 
+def binary_kind(head: bytes) -> str | None:
+    """The description of a file that is certainly not text, from its first bytes alone (an image, an
+    archive, a pickle, a weight or ONNX file; zips are not opened), or ``None``: text of any encoding
+    (UTF-16 included, so NUL bytes alone do not count) or an unknown kind. For readers that already hold
+    the bytes (an upload, a text reader)."""
+    for magic, description in (*_IMAGES, *_ARCHIVES):
+        if head.startswith(magic):
+            return description
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "a zip archive (a PyTorch weight file or a zipped folder)"
+    if head.startswith(LEGACY_TORCH_MAGIC):
+        return "a PyTorch weight file (legacy format)"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "a Python pickle"
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "a tar archive"
+    if len(head) >= 9 and head[8:9] == b"{" and 2 <= struct.unpack("<Q", head[:8])[0] <= 100_000_000:
+        return "a safetensors file"
+    if head[:1] == b"\x08" and (b"pytorch" in head[:64] or b"onnx" in head[:256]):
+        return "an ONNX model"
+    return None
+
+
 def _zip_kind(path: Path) -> FileKind:
     try:
         with zipfile.ZipFile(path) as archive:

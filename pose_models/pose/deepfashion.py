@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..file_kinds import not_text_reason
 from .errors import PoseFormatError
 from .keypoints import NamedFrame, Person, PoseFrame, check_points
+from .text_files import read_pose_text
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def parse_deepfashion_row(line: str, *, label: str = "row") -> NamedFrame:
     for axis, text in (("keypoints_y", ys), ("keypoints_x", xs)):
         try:
             values = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise PoseFormatError(
                 f"{label} ({name}): {axis} {text[:60]!r} is not a list like [36, 82, -1, ...]."
             ) from None
@@ -67,16 +67,10 @@ def parse_deepfashion_row(line: str, *, label: str = "row") -> NamedFrame:
 def read_deepfashion_csv(path: str | Path) -> list[NamedFrame]:
     """Read a DeepFashion keypoint CSV into named frames, in file order (see the module docstring)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = not_text_reason(path, "a DeepFashion keypoint CSV") if path.is_file() else None
-        raise PoseFormatError(f"{path}: {reason or f'cannot read the file ({exc})'}.") from None
+    lines = read_pose_text(path, "DeepFashion keypoint CSV").splitlines()
     if not lines or lines[0].strip() != DEEPFASHION_HEADER:
         first = lines[0][:80] if lines else "<empty file>"
-        reason = not_text_reason(path, "a DeepFashion keypoint CSV")
-        raise PoseFormatError(f"{path}: {reason + '; ' if reason else ''}first line must be the header "
-                              f"{DEEPFASHION_HEADER!r}, got {first!r}.")
+        raise PoseFormatError(f"{path}: first line must be the header {DEEPFASHION_HEADER!r}, got {first!r}.")
     return [parse_deepfashion_row(line.strip(), label=f"{path}, line {n}")
             for n, line in enumerate(lines[1:], start=2) if line.strip()]
 

@@ -22,6 +22,7 @@ Arrays are copied to ``float32`` and made read-only on construction, so the data
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
@@ -39,6 +40,9 @@ BODY_JOINTS: tuple[str, ...] = (
 
 NECK = 1
 """Index of the neck, the root of the kinematic tree."""
+
+MAX_CANVAS_SIDE = 65536
+"""Largest canvas side (px) a pose may declare; larger values are data errors (a scale factor, a typo)."""
 
 BONES: tuple[tuple[int, int], ...] = (
     (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
@@ -128,7 +132,8 @@ def check_points(value: Any, n: int, label: str) -> np.ndarray:
             f"confidence is {conf[i]:g}. Fix the producer, or set the confidence to 0 to mark it missing."
         )
     arr[missing] = 0.0
-    out = arr.astype(np.float32)
+    with np.errstate(over="ignore"):
+        out = arr.astype(np.float32)
     if not np.isfinite(out).all():
         raise PoseFormatError(f"{label}: a coordinate is too large for float32 (|value| > 3.4e38).")
     out.setflags(write=False)
@@ -226,10 +231,19 @@ def check_canvas_side(value: Any, name: str, label: str = "PoseFrame") -> int:
         raise PoseFormatError(
             f"{label}: {name} is {value!r}; it must be a positive whole number of pixels."
         )
-    if not np.isfinite(value) or float(value) != int(value) or int(value) < 1:
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number != int(value) or number < 1:
         raise PoseFormatError(
             f"{label}: {name} is {value!r}; it must be a positive whole number of pixels "
             "(the size of the image the keypoints were measured on)."
+        )
+    if int(value) > MAX_CANVAS_SIDE:
+        raise PoseFormatError(
+            f"{label}: {name} is {int(value)} px; pose canvases are at most {MAX_CANVAS_SIDE} px a side. "
+            "Check the value (a normalised pose needs the image size, not a scale factor)."
         )
     return int(value)
 

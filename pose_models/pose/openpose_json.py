@@ -20,10 +20,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..file_kinds import not_text_reason
 from .errors import PoseFormatError
 from .keypoints import NamedFrame, PoseFrame
 from .pose_keypoint import Coordinates, frame_to_dict, from_pose_keypoint
+from .text_files import parse_json, read_pose_text
 
 logger = logging.getLogger(__name__)
 
@@ -31,22 +31,9 @@ OPENPOSE_JSON_VERSION = 1.3
 
 
 def load_json_file(path: str | Path) -> Any:
-    """Parse a JSON file, turning unreadable files and bad JSON into :class:`PoseFormatError`."""
-    path = Path(path)
-    expected = "an OpenPose JSON file or a POSE_KEYPOINT list"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = not_text_reason(path, expected) if path.is_file() else None
-        raise PoseFormatError(f"{path}: {reason or f'cannot read the file ({exc})'}.") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        reason = not_text_reason(path, expected)
-        raise PoseFormatError(
-            f"{path}: {reason + '; ' if reason else ''}not valid JSON ({exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}). Expected {expected}."
-        ) from None
+    """Parse a JSON pose file (:mod:`.text_files`: BOM, UTF-16, size limit, clean errors)."""
+    return parse_json(read_pose_text(path, "pose file (.json)"), str(path),
+                      "an OpenPose JSON file or a POSE_KEYPOINT list")
 
 
 def read_openpose_json(path: str | Path, *, canvas_size: tuple[int, int] | None = None,

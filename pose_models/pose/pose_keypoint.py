@@ -42,7 +42,6 @@ OpenPose 0-1 form instead.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -51,6 +50,7 @@ import numpy as np
 
 from .errors import PoseFormatError, where
 from .keypoints import PART_SIZES, Person, PoseFrame, check_canvas_side, check_points, visible
+from .text_files import decode_pose_text, parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +86,10 @@ def from_pose_keypoint(value: Any, *, coordinates: Coordinates = "auto",
     """
     if coordinates not in ("auto", "pixel", "normalized"):
         raise PoseFormatError(f"coordinates must be 'auto', 'pixel' or 'normalized', not {coordinates!r}.")
-    if isinstance(value, (str, bytes)):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise PoseFormatError(
-                f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
-            ) from None
+    if isinstance(value, bytes):
+        value = decode_pose_text(value, source, "POSE_KEYPOINT JSON")
+    if isinstance(value, str):
+        value = parse_json(value, source, "a POSE_KEYPOINT list of frame dicts")
     if isinstance(value, dict):
         if "people" not in value and any(k in value for k in PART_KEYS):
             value = {"people": [value]}
@@ -200,6 +197,15 @@ def _warn_if_ambiguous(lo: float, hi: float, coordinates: str, max_side: int, la
                        "normalised coordinates unless told coordinates='pixel'.", label)
 
 
+def _holds_bool(raw: Any) -> bool:
+    """A boolean among the items of ``raw`` or of its sub-lists (one level down: ``[[x, y, c], ...]``)."""
+    for item in raw if isinstance(raw, (list, tuple)) else (raw,):
+        inner = item if isinstance(item, (list, tuple)) else (item,)
+        if any(isinstance(v, bool) for v in inner):
+            return True
+    return False
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
@@ -250,6 +256,11 @@ def _parse_part(raw: Any, name: str, label: str) -> np.ndarray | None:
     if isinstance(raw, (str, bytes, dict)):
         raise PoseFormatError(
             f"{label}: expected a list of numbers [x0, y0, c0, x1, ...], got {type(raw).__name__}."
+        )
+    if _holds_bool(raw):
+        raise PoseFormatError(
+            f"{label}: true/false where a number belongs. Give numbers: x and y in pixels (or 0-1), the "
+            "confidence 0 for a missing point."
         )
     try:
         arr = np.array(raw, dtype=np.float64)

@@ -132,8 +132,8 @@ def test_unreadable_and_malformed_files(tmp_path):
     with pytest.raises(PoseFormatError, match=r"bad.json: not valid JSON .*line 1"):
         read_openpose_json(bad)
     binary = tmp_path / "bin.json"
-    binary.write_bytes(b"\xff\xfe\x00\x81")
-    with pytest.raises(PoseFormatError, match="binary file of unknown kind, not an OpenPose JSON file"):
+    binary.write_bytes(b"\x81\x00\xff\xfe")
+    with pytest.raises(PoseFormatError, match="not UTF-8 text"):
         read_openpose_json(binary)
     scalar = tmp_path / "scalar.json"
     scalar.write_text("3")
@@ -153,7 +153,7 @@ def test_unreadable_and_malformed_files(tmp_path):
 
 
 @pytest.mark.parametrize("text, pattern", [
-    ("", r"first line must be the header"),
+    ("", r"the file is empty; expected a DeepFashion keypoint CSV"),
     ("name,keypoints_y,keypoints_x\n", r"first line must be the header"),
     ("name:keypoints_y:keypoints_x\nimg.jpg:[1, 2]:[3, 4]\n",
      r"line 2 \(img.jpg\): keypoints_y must be a list of 18"),
