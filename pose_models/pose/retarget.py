@@ -11,9 +11,10 @@ global factor), and every joint angle is the target's.
 
 Missing data
 ------------
-* **Source bone missing** (an end joint not visible): its length is borrowed from the mirror bone (left
-  forearm <-> right forearm, ...); if that is missing too, from :data:`CANONICAL_BONE_LENGTHS` scaled by
-  the median ratio source/canonical over the source's measured bones. A source with no measurable bone
+* **Source bone missing** (an end joint not visible, or both ends on one point): its length is borrowed
+  from the mirror bone (left forearm <-> right forearm, ...); if that is missing too, from
+  :data:`CANONICAL_BONE_LENGTHS` scaled by the median ratio source/canonical over the source's measured
+  bones. A source with no measurable bone (fewer than two connected joints, or all joints on one point)
   raises :class:`~pose_models.pose.errors.PoseFormatError`.
 * **Target joint missing**: stays missing in the result (confidences always come from the target).
 * **Target neck missing**: the midpoint of the target shoulders is used as a hidden anchor (the neck
@@ -71,13 +72,19 @@ _EPS = 1e-6
 
 
 def source_bone_lengths(source: Person) -> np.ndarray:
-    """``float64 [17]`` bone lengths of ``source`` with the gaps filled (mirror, then canonical)."""
+    """``float64 [17]`` bone lengths of ``source`` with the gaps filled (mirror, then canonical).
+
+    A bone of zero length (both ends on one point: a detector or editing glitch) counts as missing.
+    """
     measured = bone_lengths(source)
+    measured[measured <= _EPS] = np.nan
     known = np.isfinite(measured)
     if not known.any():
         raise PoseFormatError(
-            "retarget: the source person has no bone with both ends visible, so its proportions are "
-            "unknown. Use a source pose with at least two connected joints (e.g. neck and a shoulder)."
+            "retarget: the source person has no bone with both ends visible and apart (its visible joints "
+            "are fewer than two connected ones, or all on one point), so its proportions are unknown. Use "
+            "a source pose with at least two connected joints in different places (e.g. neck and a "
+            "shoulder)."
         )
     lengths = measured.copy()
     mirror = measured[list(BONE_MIRROR)]
@@ -227,7 +234,8 @@ def _fit_inside(person: Person, width: int, height: int, margin: float) -> Perso
     lo_x, hi_x = margin * width, (width - 1) * (1 - margin)
     lo_y, hi_y = margin * height, (height - 1) * (1 - margin)
     span = pts.max(axis=0) - pts.min(axis=0)
-    f = min(1.0, *((hi - lo) / d for d, lo, hi in ((span[0], lo_x, hi_x), (span[1], lo_y, hi_y)) if d > _EPS))
+    fits = [(hi - lo) / d for d, lo, hi in ((span[0], lo_x, hi_x), (span[1], lo_y, hi_y)) if d > _EPS]
+    f = min([1.0, *fits])
     anchor = _anchor(person.body.astype(np.float64), visible(person.body))
     scaled = anchor + f * (pts - anchor)
     shift = np.zeros(2)

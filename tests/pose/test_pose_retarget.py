@@ -99,6 +99,30 @@ def test_missing_source_bone_borrows_the_mirror_length():
     assert np.hypot(*(out.body[7, :2] - out.body[6, :2])) == pytest.approx(np.hypot(5, 40), rel=1e-5)
 
 
+def test_degenerate_sources_are_refused_in_the_users_terms():
+    """A source whose visible joints all sit on one point, or with a single joint, has no proportions:
+    refused naming the cause (it used to end in "'float' object is not iterable" in fit mode)."""
+    tgt = PoseFrame((body({1: (50, 50), 2: (30, 50), 3: (20, 80), 5: (70, 50)}),), 128, 128)
+    for src in (body(dict.fromkeys(range(18), (40.0, 40.0))), body({1: (40, 40)})):
+        for scale in ("source", "target", "fit"):
+            with pytest.raises(PoseFormatError, match="proportions are unknown"):
+                retarget_frame(PoseFrame((src,), 128, 128), tgt, scale=scale)
+
+
+def test_zero_length_source_bone_counts_as_missing():
+    src = body({1: (100, 50), 2: (80, 50), 3: (70, 90), 4: (65, 130), 5: (120, 50), 6: (130, 90),
+                7: (130, 90)})
+    lengths = source_bone_lengths(src)
+    assert lengths[BONES.index((6, 7))] == pytest.approx(np.hypot(5, 40))  # the mirror forearm's
+
+
+def test_fit_keeps_a_target_collapsed_to_one_point():
+    src = PoseFrame((body({1: (100, 50), 2: (80, 50), 5: (120, 50)}),), 256, 256)
+    tgt = PoseFrame((body({1: (60, 60)}),), 128, 128)
+    (out,) = retarget_frame(src, tgt, scale="fit").people
+    assert tuple(out.body[1]) == (60, 60, 1)
+
+
 def test_missing_source_bones_without_mirror_use_canonical_proportions():
     # only the torso is known, at twice the canonical size
     hip_drop = 2 * 67.5 * np.cos(np.arcsin(10 / 135))  # left hip 10 px to the side, same 135 px length
