@@ -11,10 +11,12 @@ Block-weight string grammar (commas, semicolons or new lines between entries)::
     default=0.2, output_blocks.1.1=1.0, up_blocks.0.attentions.0=0.5
 
 ``default`` (or ``*``) sets every block not named; names are host blocks or diffusers attention names.
+Every number must be finite and within ``±BLOCK_WEIGHT_LIMIT`` (NaN or inf would make every image NaN).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -33,6 +35,9 @@ BLOCK_PRESETS = {
 }
 """Preset name -> (strength of every block, strength of the style block). ``repose``: re-posing pass
 (``docs/methods.md``, OnePoseTrans); ``refine``: the optional refine pass; ``full``: the plain LoRA."""
+
+BLOCK_WEIGHT_LIMIT = 10.0
+"""Largest block weight magnitude accepted (10x a LoRA or IP-Adapter is already far past useful)."""
 
 _DIFFUSERS = re.compile(r"^(down|up)_blocks\.(\d+)\.attentions\.(\d+)$")
 
@@ -105,6 +110,11 @@ def parse_block_weights(text: str, known_blocks: set[str] | None = None) -> Bloc
             raise OnePoseTransError(
                 f"Block weights: cannot read {entry!r}; write entries as name=number, e.g. "
                 "'default=0.2, output_blocks.1.1=1.0'."
+            )
+        if not math.isfinite(strength) or abs(strength) > BLOCK_WEIGHT_LIMIT:
+            raise OnePoseTransError(
+                f"Block weights: {entry!r} is not a usable strength; each must be a finite number between "
+                f"-{BLOCK_WEIGHT_LIMIT:g} and {BLOCK_WEIGHT_LIMIT:g} (e.g. 0.2 or 1.0)."
             )
         if name in ("default", "*"):
             default = strength

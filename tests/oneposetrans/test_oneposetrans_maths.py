@@ -47,6 +47,9 @@ def test_presets_and_custom_strings():
     assert parse_block_weights("").strength("anything") == 1.0
     with pytest.raises(OnePoseTransError, match="name=number"):
         parse_block_weights("output_blocks.1.1")
+    for bad in ("default=nan", "output_blocks.1.1=inf", "default=-inf", "middle_block.1=1e6"):
+        with pytest.raises(OnePoseTransError, match=f"{bad!r} is not a usable strength"):
+            parse_block_weights(f"output_blocks.4.1=1.0, {bad}")
     with pytest.raises(OnePoseTransError, match="valid names: input_blocks.4.1"):
         parse_block_weights("up_blocks.0.attentions.1=1", known_blocks={"input_blocks.4.1"})
 
