@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..interrupts import InterruptCheck, checked_forward
 from .checkpoint import load_network
 from .errors import ParsingError
 from .images import ImageBatch, batch_view, to_rgb_tensor
@@ -123,12 +124,14 @@ class HumanParser:
     @torch.no_grad()  # not inference_mode: callers may modify the results in place
     def parse(self, images: ImageBatch, *, flip: bool = False, batch_size: int = 4,
               input_size: tuple[int, int] | None = None,
-              progress: ProgressCallback | None = None) -> ParsingResult:
+              progress: ProgressCallback | None = None,
+              interrupt: InterruptCheck | None = None) -> ParsingResult:
         """Parse RGB images ``[B, H, W, 3]`` (float in ``[0, 1]`` or ``uint8``; see :mod:`.images`).
 
         Runs ``batch_size`` images per forward pass (twice that with ``flip``) and calls
-        ``progress(done, total)`` after each; an exception raised by ``progress`` stops the run (a host
-        can interrupt that way). ``input_size`` ``(height, width)`` overrides the label set's network input
+        ``progress(done, total)`` after each; ``interrupt()`` runs between the network's layers
+        (:func:`pose_models.interrupts.checked_forward`). An exception raised by either stops the run (a
+        host cancels that way). ``input_size`` ``(height, width)`` overrides the label set's network input
         size (the network is fully convolutional; the official sizes give the official results).
         """
         batch = batch_view(images)
@@ -138,11 +141,12 @@ class HumanParser:
         size = _check_input_size(input_size or self.label_set.input_size)
         transform = crop_transform((height, width), size)
         labels = torch.empty((total, height, width), dtype=torch.int64)
-        for start in range(0, total, batch_size):
-            end = min(start + batch_size, total)
-            chunk = to_rgb_tensor(batch[start:end], self.device)
-            labels[start:end] = self.logits(chunk, transform, flip).argmax(dim=1).cpu()
-            logger.debug("parsed images %d-%d of %d", start + 1, end, total)
-            if progress is not None:
-                progress(end, total)
+        with checked_forward(self.network, interrupt):
+            for start in range(0, total, batch_size):
+                end = min(start + batch_size, total)
+                chunk = to_rgb_tensor(batch[start:end], self.device)
+                labels[start:end] = self.logits(chunk, transform, flip).argmax(dim=1).cpu()
+                logger.debug("parsed images %d-%d of %d", start + 1, end, total)
+                if progress is not None:
+                    progress(end, total)
         return ParsingResult(labels, self.label_set)

@@ -121,6 +121,28 @@ def test_progress_exceptions_stop_the_run(parsers):
         parsers["pascal"].parse(images_u8(3, 20, 20), batch_size=1, input_size=SMALL, progress=interrupt)
 
 
+def test_interrupt_stops_inside_the_first_image_and_removes_its_hooks(parsers):
+    """The interrupt check runs between the network's layers: a cancel stops the first forward pass
+    (one image of several seconds on a CPU at the official size) instead of waiting for the chunk."""
+    parser = parsers["lip"]
+    calls = []
+
+    def interrupt() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    progress = []
+    with pytest.raises(KeyboardInterrupt):
+        parser.parse(images_u8(4, 20, 20), batch_size=4, input_size=SMALL, interrupt=interrupt,
+                     progress=lambda d, t: progress.append(d))
+    assert len(calls) == 3 and progress == []
+    assert all(not m._forward_pre_hooks for m in parser.network.modules())
+    calls.clear()
+    parser.parse(images_u8(1, 20, 20), input_size=SMALL, interrupt=lambda: calls.append(1))
+    assert len(calls) > 5  # checked many times per image
+
+
 @pytest.mark.parametrize("label_set", LABEL_SETS, ids=ids)
 def test_flip_averaging_swaps_left_and_right_channels(parsers, label_set):
     parser = parsers[label_set.name]
