@@ -76,13 +76,14 @@ def test_load_and_render_deepfashion_batch(comfy_host, pose_inputs):
     assert result.value("1", 2) == 4
     skeleton, heatmaps, limbs, body = (result.value("2", i) for i in range(4))
     assert skeleton.shape == (4, 256, 176, 3) and skeleton.dtype == torch.float32
-    assert heatmaps.shape == (4, 18, 256, 176) and limbs.shape == (4, 17, 256, 176)
+    assert heatmaps.stack().shape == (4, 18, 256, 176) and limbs.stack().shape == (4, 17, 256, 176)
+    assert heatmaps.nbytes == 4 * 18 * 256 * 176 * 4 and len(limbs) == 4
     assert body.shape == (4, 256, 176)
     for i, frame in enumerate(expected):
         np.testing.assert_array_equal((skeleton[i].numpy() * 255).round().astype(np.uint8),
                                       render_openpose(frame))
-        np.testing.assert_array_equal(heatmaps[i].numpy(), render_heatmaps(frame, 6.0))
-        np.testing.assert_array_equal(limbs[i].numpy(), limb_masks(frame, 16.0))
+        np.testing.assert_array_equal(heatmaps.frame(i), render_heatmaps(frame, 6.0))
+        np.testing.assert_array_equal(limbs.stack()[i], limb_masks(frame, 16.0))
         np.testing.assert_array_equal(body[i].numpy(), limb_masks(frame, 16.0).max(axis=0))
     (preview,) = result.images("2")[:1]
     assert Image.open(preview).size == (176, 256)

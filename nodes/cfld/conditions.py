@@ -22,8 +22,10 @@ from ...pose_models.cfld import (
 from ...pose_models.pose import require_person
 from ...pose_models.pose.keypoints import visible
 from ..common.categories import CFLD as CATEGORY
+from ..common.images import rgb_images
 from ..common.pose_input import read_pose_input
 from ..common.types import PoseKeypoint
+from ..host.memory import require_memory
 from ..host.models import intermediate_device, load_models
 from ..host.progress import ProgressBar, check_interrupted
 from .types import CFLDConditioning, CFLDConditionsType, CFLDModelType, CFLDPoses, CFLDPoseType
@@ -58,6 +60,8 @@ class CFLDPose(io.ComfyNode):
     @classmethod
     def execute(cls, pose: Any, aspect: str, person_index: int) -> io.NodeOutput:
         frames = read_pose_input(pose, "pose")
+        require_memory(len(frames) * 256 * 256 * 3 * 5, "CFLD Pose", f"{len(frames)} pose frame(s)",
+                       "Give fewer pose frames at once (Load Pose File: first_frame / max_frames).")
         rows = []
         for i, frame in enumerate(frames):
             person = require_person(frame, person_index, what="CFLD Pose", label=f"frame {i}")
@@ -108,6 +112,7 @@ class CFLDConditionsNode(io.ComfyNode):
     @classmethod
     def execute(cls, cfld: CFLDConditioning, source: torch.Tensor, cfld_pose: CFLDPoses, source_aspect: str,
                 pad_value: float) -> io.NodeOutput:
+        source = rgb_images(source, "CFLD Conditions", "source", 8)
         keypoints = cfld_pose.keypoints_yx
         count = _broadcast(source.shape[0], len(keypoints))
         size = cfld.source_size

@@ -9,6 +9,7 @@ from comfy_api.latest import io
 
 from ...pose_models.cfld import DEFAULT_STEPS, OUTPUT_SIZES, resize_output
 from ..common.categories import CFLD as CATEGORY
+from ..common.images import rgb_images
 from ..host.sampling import stock_sampler, stock_schedule
 
 
@@ -59,4 +60,4 @@ class CFLDResizeOutput(io.ComfyNode):
 
     @classmethod
     def execute(cls, image: torch.Tensor, size: str) -> io.NodeOutput:
-        return io.NodeOutput(resize_output(image, size))
+        return io.NodeOutput(resize_output(rgb_images(image, "CFLD Resize Output", "image"), size))

@@ -19,10 +19,14 @@ from ...pose_models.faces import (
     similarity_report,
 )
 from ..common.categories import EVALUATION as CATEGORY
+from ..common.images import rgb_images
 from ..host.models import accept_file_name, insightface_pack_dir, insightface_packs, uses_cuda
 from ..host.progress import stepper
 
 LOG = logging.getLogger(__name__)
+
+MIN_FACE_IMAGE_SIDE = 16
+"""Smallest image side the face detector is given (a face needs some pixels to be found)."""
 
 
 class FaceSimilarity(io.ComfyNode):
@@ -71,6 +75,8 @@ class FaceSimilarity(io.ComfyNode):
     @classmethod
     def execute(cls, reference: torch.Tensor, images: torch.Tensor, insightface: str, det_size: int
                 ) -> io.NodeOutput:
+        reference = rgb_images(reference, "Face Similarity", "reference", MIN_FACE_IMAGE_SIDE)
+        images = rgb_images(images, "Face Similarity", "images", MIN_FACE_IMAGE_SIDE)
         pairs = reference_indices(reference.shape[0], images.shape[0])
         app = load_face_analysis(insightface_pack_dir(insightface), det_size, uses_cuda(), insightface,
                                  user="Face Similarity")

@@ -12,16 +12,17 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from comfy_api.latest import io, ui
 
 from ...pose_models.pose import (
     PoseFormatError,
     PoseFrame,
+    PoseMaps,
+    body_mask,
     fit_to_canvas,
     interpolate_poses,
-    limb_masks,
     mirror_frame,
-    render_heatmaps,
     render_openpose,
     retarget_frame,
     scale_to_canvas,
@@ -29,11 +30,17 @@ from ...pose_models.pose import (
     to_pose_keypoint,
 )
 from ..common.categories import POSE as CATEGORY
+from ..common.errors import node_errors
 from ..common.pose_input import COORDINATE_MODES, frame_summary, read_pose_input
-from ..common.types import LimbMasks, PoseHeatmaps, PoseKeypoint, images_to_tensor, maps_to_tensor
+from ..common.types import LimbMasks, PoseHeatmaps, PoseKeypoint
+from ..host.memory import require_memory
 from ..host.progress import ProgressBar
 
 LOG = logging.getLogger(__name__)
+
+NODE_RENDER = "Render Pose"
+PREVIEW_FRAMES = 16
+"""Render Pose previews at most this many frames on the node (every frame is still in the output)."""
 
 
 class NormalizePoseKeypoint(io.ComfyNode):
@@ -152,19 +159,25 @@ class RenderPose(io.ComfyNode):
                 stick_width: str, heatmap_sigma: float, limb_width: float) -> io.NodeOutput:
         frames = read_pose_input(pose, "pose")
         w, h = common_size(frames, width, height)
-        images, heatmaps, limbs = [], [], []
+        with node_errors(NODE_RENDER):
+            heatmaps = PoseMaps("heatmaps", tuple(frames), h, w, heatmap_sigma)
+            limbs = PoseMaps("limb_masks", tuple(frames), h, w, limb_width)
+        # the skeleton batch and the body mask (float32), plus one frame being drawn (uint8 + float32)
+        require_memory(len(frames) * h * w * 4 * 4 + h * w * 3 * 5, NODE_RENDER,
+                       f"{len(frames)} frame(s) at {w}x{h}",
+                       "Render fewer frames at once (Load Pose File: first_frame / max_frames) or at a "
+                       "smaller width and height.")
+        skeleton = torch.empty((len(frames), h, w, 3), dtype=torch.float32)
+        mask = torch.empty((len(frames), h, w), dtype=torch.float32)
         progress = ProgressBar(len(frames))
-        for frame in frames:
-            images.append(render_openpose(frame, h, w, draw_body=draw_body, draw_hands=draw_hands,
-                                          draw_face=draw_face, xinsir_stick_scaling=stick_width == "xinsir"))
-            heatmaps.append(render_heatmaps(frame, heatmap_sigma, h, w))
-            limbs.append(limb_masks(frame, limb_width, h, w))
+        for i, frame in enumerate(frames):
+            drawn = render_openpose(frame, h, w, draw_body=draw_body, draw_hands=draw_hands,
+                                    draw_face=draw_face, xinsir_stick_scaling=stick_width == "xinsir")
+            skeleton[i] = torch.from_numpy(drawn).float().div_(255.0)
+            mask[i] = torch.from_numpy(body_mask(frame, limb_width, h, w))
             progress.update(1)  # also the host's interruption point
-        skeleton = images_to_tensor(images)
-        limb_tensor = maps_to_tensor(limbs)
-        body_mask = limb_tensor.amax(dim=1)
-        return io.NodeOutput(skeleton, maps_to_tensor(heatmaps), limb_tensor, body_mask,
-                             ui=ui.PreviewImage(skeleton, cls=cls))
+        preview = ui.PreviewImage(skeleton[:PREVIEW_FRAMES], cls=cls)
+        return io.NodeOutput(skeleton, heatmaps, limbs, mask, ui=preview)
 
 
 class RetargetPose(io.ComfyNode):

@@ -9,8 +9,10 @@ from comfy_api.latest import io
 
 from ...pose_models.pose_align import align_pose
 from ..common.categories import REPOSEDM as CATEGORY
+from ..common.images import rgb_images
 from ..common.pose_input import read_pose_input
 from ..common.types import PoseKeypoint
+from ..host.memory import require_memory
 
 
 class AlignPose(io.ComfyNode):
@@ -47,8 +49,15 @@ class AlignPose(io.ComfyNode):
     @classmethod
     def execute(cls, image: torch.Tensor, source_pose: Any, target_pose: Any, steps: int, background: float,
                 person: int, person_mask: torch.Tensor | None = None) -> io.NodeOutput:
+        image = rgb_images(image, "Recurrent Pose Alignment", "image", 2)
         sources = read_pose_input(source_pose, "source_pose")
         targets = read_pose_input(target_pose, "target_pose")
+        count = max(len(image), len(targets))
+        height, width = image.shape[1:3]
+        # output image, coverage, part maps and the warp's working maps: about 40 floats per pixel
+        require_memory(count * height * width * 40 * 4, "Recurrent Pose Alignment",
+                       f"aligning {count} image(s) of {width}x{height}",
+                       "Align fewer poses at once or scale the source image down first.")
         parsing = None if person_mask is None else {"person": person_mask}
         result = align_pose(image, sources if len(sources) > 1 else sources[0], targets, steps=steps,
                             parsing=parsing, person=person, background=background)

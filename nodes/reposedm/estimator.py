@@ -17,6 +17,7 @@ from ...pose_models.openpose_body import (
 )
 from ...pose_models.pose import PoseFrame, threshold_confidence, to_pose_keypoint
 from ..common.categories import REPOSEDM as CATEGORY
+from ..common.images import rgb_images
 from ..common.pose_input import frame_summary
 from ..common.types import PoseKeypoint
 from ..host.autograd import normal_module
@@ -123,6 +124,7 @@ class EstimatePose(io.ComfyNode):
     @classmethod
     def execute(cls, images: torch.Tensor, estimator: OpenPoseBodyEstimator,
                 confidence_threshold: float) -> io.NodeOutput:
+        images = rgb_images(images, "Estimate Body Pose", "images", 2)
         device = torch_device()
         height, width = images.shape[1], images.shape[2]
         frames: list[PoseFrame] = []

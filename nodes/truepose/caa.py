@@ -24,6 +24,7 @@ from ...pose_models.truepose import TruePoseError, parse_group_weights
 from ...pose_models.truepose.alignment import RegionClipEnergy, region_embeddings
 from ..common.categories import TRUEPOSE as CATEGORY
 from ..common.guidance_inputs import guidance_settings, schedule_inputs, strength_input
+from ..common.images import rgb_images
 from ..host.autograd import clip_vision_copy, enable_unet_gradients, gradient_decoder, normal_module
 from ..host.models import load_models
 from ..host.sampling import add_gradient_guidance, add_models, check_before_sampling, wrapper_key
@@ -97,6 +98,7 @@ class TruePoseCAA(io.ComfyNode):
                 source_parsing: ParsingResult, target_regions: ParsingResult, group_weights: str,
                 strength: float, start_percent: float, end_percent: float, every_n_steps: int, mode: str,
                 decode_downscale: str) -> io.NodeOutput:
+        source_image = rgb_images(source_image, NODE, "source_image", 8)
         weights = _chosen_weights(group_weights)
         settings = guidance_settings(strength, start_percent, end_percent, every_n_steps, mode,
                                      decode_downscale)

@@ -24,6 +24,7 @@ from ..common.errors import node_errors
 from ..common.pose_input import read_pose_input
 from ..common.types import PoseKeypoint
 from ..host.backbone import Backbone
+from ..host.memory import require_memory
 from ..host.sampling import add_denoiser_hook, add_sampling_scope, wrapper_key
 from . import bank as bank_mod
 from .fusion import BRANCHES, HPFARun, HPFASettings, sampling_scope, self_attention_patch
@@ -182,6 +183,10 @@ class TruePoseTargetRegions(io.ComfyNode):
     @classmethod
     def execute(cls, pose: Any, width: int, height: int, scale: float) -> io.NodeOutput:
         frames = read_pose_input(pose, "pose")
+        # int64 labels, the float colour preview, one group mask at a time for consumers
+        require_memory(len(frames) * height * width * (8 + 12 + 4), "TruePose Target Regions",
+                       f"{len(frames)} region map(s) of {width}x{height}",
+                       "Give fewer pose frames at once or a smaller width and height.")
         maps = [torch.from_numpy(target_region_labels(f, height, width, scale)) for f in frames]
         labels = torch.stack(maps)
         result = ParsingResult(labels, REGION_LABEL_SET)

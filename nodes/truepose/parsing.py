@@ -26,6 +26,8 @@ from ...pose_models.parsing.checkpoint import download_hint, load_network
 from ...pose_models.truepose import REGION_LABEL_SET, TruePoseError, labels_from_masks
 from ..common.categories import TRUEPOSE as CATEGORY
 from ..common.errors import node_errors
+from ..common.images import rgb_images
+from ..host.memory import chunk_that_fits, require_memory
 from ..host.models import (
     FileCache,
     accept_file_name,
@@ -36,7 +38,7 @@ from ..host.models import (
     module_patcher,
     offload_device,
 )
-from ..host.progress import ProgressBar
+from ..host.progress import ProgressBar, check_interrupted
 from .types import HumanParsing
 
 PARSER_EXTENSIONS = {".pth", ".pt", ".safetensors", ".sft"}
@@ -113,12 +115,22 @@ class HumanParsingNode(io.ComfyNode):
     def execute(cls, image: torch.Tensor, model_name: str, flip: bool, input_size: int) -> io.NodeOutput:
         if input_size and input_size < 16:
             raise TruePoseError(f"{NODE}: input_size must be 0 (official) or at least 16 px.")
+        image = rgb_images(image, NODE, "image", 2)
+        count, height, width = image.shape[:3]
+        # outputs on the CPU: colour map (3 floats), labels (int64), one float mask per group
+        require_memory(count * height * width * (12 + 8 + 4 * len(GROUPS)), NODE,
+                       f"parsing {count} image(s) of {width}x{height}",
+                       "Parse fewer images at once (split the batch) or scale the images down first.")
         patcher, label_set = load_parser(model_name)
         load_models([patcher])
         parser = HumanParser(patcher.model, label_set)
         size = (input_size, input_size) if input_size else None
-        bar = ProgressBar(image.shape[0])
-        result = parser.parse(image[..., :3], flip=flip, input_size=size, progress=bar.update_absolute)
+        per_image = height * width * label_set.num_classes * 4 * (3 if flip else 2)  # logits + warp
+        batch = chunk_that_fits(per_image, parser.device, count, NODE, f"one {width}x{height} image",
+                                "Scale the images down first (or use input_size for a smaller network pass).")
+        bar = ProgressBar(count)
+        result = parser.parse(image, flip=flip, input_size=size, batch_size=batch,
+                              progress=bar.update_absolute, interrupt=check_interrupted)
         color = result.color_map()
         masks = [result.mask(group) for group in GROUPS]
         return io.NodeOutput(color, result.legend_image(), result, *masks, ui=ui.PreviewImage(color, cls=cls))

@@ -11,6 +11,7 @@ from ...pose_models.parsing import ParsingResult
 from ...pose_models.truepose import TruePoseError, bank_group_masks, masked_source, parse_groups
 from ..common.categories import TRUEPOSE as CATEGORY
 from ..common.errors import node_errors
+from ..common.images import rgb_images
 from ..host.backbone import Backbone
 from ..host.models import intermediate_device
 from ..host.progress import ProgressBar
@@ -99,6 +100,7 @@ class TruePoseSourceNet(io.ComfyNode):
                 conditioning: list, groups: str, mode: str, sigma: float, fill: float,
                 seed: int) -> io.NodeOutput:
         backbone = model_backbone(model, NODE)
+        source_image = rgb_images(source_image, NODE, "source_image", backbone.latent_factor)
         with node_errors(NODE):
             chosen = parse_groups(groups)
         masks = source_group_masks(source_image, source_parsing)

@@ -42,7 +42,14 @@ from .ops import (
     threshold_confidence,
 )
 from .pose_keypoint import from_pose_keypoint, to_pose_keypoint
-from .render import limb_masks, render_cfld_skeleton, render_heatmaps, render_openpose
+from .render import (
+    PoseMaps,
+    body_mask,
+    limb_masks,
+    render_cfld_skeleton,
+    render_heatmaps,
+    render_openpose,
+)
 from .retarget import retarget_frame, retarget_person, retarget_sequence
 
 __all__ = [
@@ -54,7 +61,9 @@ __all__ = [
     "PoseFileFormat",
     "PoseFormatError",
     "PoseFrame",
+    "PoseMaps",
     "PoseSequence",
+    "body_mask",
     "bone_lengths",
     "broadcast_frames",
     "clip_to_canvas",

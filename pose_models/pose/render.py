@@ -17,13 +17,17 @@ simply clipped by the rasteriser. A frame with no people gives a black image / z
 * :func:`render_heatmaps` -> ``float32 [18, H, W]`` in ``[0, 1]``: ``exp(-d^2 / (2 sigma^2))`` around each
   joint, 1.0 at the joint's pixel, zero maps for missing joints, max over people.
 * :func:`limb_masks` -> ``float32 [17, H, W]`` in ``{0, 1}``: 1 where the pixel centre lies within
-  ``width_px / 2`` of the bone segment, max over people.
+  ``width_px / 2`` of the bone segment, max over people; :func:`body_mask` -> ``float32 [H, W]``, their
+  union, drawn into one map.
+* :class:`PoseMaps`: the heatmaps or limb masks of a whole batch, drawn frame by frame when asked, so a
+  batch never holds ``F x C x H x W`` floats unless a consumer stacks them.
 """
 
 from __future__ import annotations
 
 import colorsys
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -194,6 +198,80 @@ def limb_masks(frame: PoseFrame, width_px: float = 8.0, height: int | None = Non
             if vis[p] and vis[c]:
                 _stamp_segment(masks[k], xy[p], xy[c], radius)
     return masks
+
+
+def body_mask(frame: PoseFrame, width_px: float = 8.0, height: int | None = None,
+              width: int | None = None) -> np.ndarray:
+    """``float32 [H, W]``: the union of :func:`limb_masks` (same arguments), without the 17 maps."""
+    h, w = _output_size(frame, height, width, "body_mask")
+    if not (np.isfinite(width_px) and width_px > 0):
+        raise PoseFormatError(f"body_mask: width_px must be a positive number of pixels, got {width_px!r}.")
+    sx, sy = w / frame.canvas_width, h / frame.canvas_height
+    mask = np.zeros((h, w), np.float32)
+    for person in frame.people:
+        xy, vis = _scaled(person.body, sx, sy), visible(person.body)
+        for p, c in BONES:
+            if vis[p] and vis[c]:
+                _stamp_segment(mask, xy[p], xy[c], width_px / 2.0)
+    return mask
+
+
+MAP_KINDS = {"heatmaps": 18, "limb_masks": len(BONES)}
+""":class:`PoseMaps` kinds and their channel counts."""
+
+
+@dataclass(frozen=True)
+class PoseMaps:
+    """The dense maps of a pose batch, drawn on demand.
+
+    ``kind`` ``"heatmaps"`` (:func:`render_heatmaps`, ``size`` = sigma in output px) or ``"limb_masks"``
+    (:func:`limb_masks`, ``size`` = limb width in output px), at ``height`` x ``width`` for each of
+    ``frames``. :meth:`frame` draws one frame's ``float32 [C, H, W]``; :meth:`stack` the whole
+    ``float32 [F, C, H, W]`` (``nbytes`` bytes: check that it fits first). Holding a ``PoseMaps`` costs
+    only its frames.
+    """
+
+    kind: str
+    frames: tuple[PoseFrame, ...]
+    height: int
+    width: int
+    size: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in MAP_KINDS:
+            raise PoseFormatError(f"PoseMaps: kind must be one of {sorted(MAP_KINDS)}, got {self.kind!r}.")
+        if not (np.isfinite(self.size) and self.size > 0):
+            what = "heatmap sigma" if self.kind == "heatmaps" else "limb width"
+            raise PoseFormatError(
+                f"PoseMaps: the {what} must be a positive number of pixels, got {self.size!r}.")
+        check_canvas_side(self.height, "height", "PoseMaps")
+        check_canvas_side(self.width, "width", "PoseMaps")
+
+    @property
+    def channels(self) -> int:
+        return MAP_KINDS[self.kind]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of :meth:`stack`."""
+        return len(self.frames) * self.channels * self.height * self.width * 4
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def frame(self, index: int) -> np.ndarray:
+        """``float32 [C, H, W]`` of frame ``index``."""
+        frame = self.frames[index]
+        if self.kind == "heatmaps":
+            return render_heatmaps(frame, self.size, self.height, self.width)
+        return limb_masks(frame, self.size, self.height, self.width)
+
+    def stack(self) -> np.ndarray:
+        """``float32 [F, C, H, W]`` of every frame."""
+        out = np.zeros((len(self.frames), self.channels, self.height, self.width), np.float32)
+        for i in range(len(self.frames)):
+            out[i] = self.frame(i)
+        return out
 
 
 def _stamp_segment(mask: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float) -> None:
