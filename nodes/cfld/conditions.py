@@ -64,7 +64,8 @@ class CFLDPose(io.ComfyNode):
                        "Give fewer pose frames at once (Load Pose File: first_frame / max_frames).")
         rows = []
         for i, frame in enumerate(frames):
-            person = require_person(frame, person_index, what="CFLD Pose", label=f"frame {i}")
+            person = require_person(frame, person_index, what="CFLD Pose", label=f"frame {i}",
+                                    min_joints=2)
             region = fit_region(frame.canvas_width, frame.canvas_height, aspect)
             rows.append(frame_keypoints(person.body[:, :2], visible(person.body), region))
         keypoints = np.stack(rows)

@@ -20,7 +20,7 @@ from ...pose_models.faces import (
 )
 from ..common.categories import EVALUATION as CATEGORY
 from ..common.images import rgb_images
-from ..host.models import accept_file_name, insightface_pack_dir, insightface_packs, uses_cuda
+from ..host.models import accept_pack_name, insightface_pack_dir, insightface_packs, uses_cuda
 from ..host.progress import stepper
 
 LOG = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class FaceSimilarity(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, insightface: str) -> bool | str:
-        return accept_file_name(insightface)
+        return accept_pack_name(insightface, "Face Similarity")
 
     @classmethod
     def execute(cls, reference: torch.Tensor, images: torch.Tensor, insightface: str, det_size: int
@@ -78,8 +78,8 @@ class FaceSimilarity(io.ComfyNode):
         reference = rgb_images(reference, "Face Similarity", "reference", MIN_FACE_IMAGE_SIDE)
         images = rgb_images(images, "Face Similarity", "images", MIN_FACE_IMAGE_SIDE)
         pairs = reference_indices(reference.shape[0], images.shape[0])
-        app = load_face_analysis(insightface_pack_dir(insightface), det_size, uses_cuda(), insightface,
-                                 user="Face Similarity")
+        pack_dir = insightface_pack_dir(insightface, "Face Similarity")
+        app = load_face_analysis(pack_dir, det_size, uses_cuda(), insightface, user="Face Similarity")
         step = stepper(reference.shape[0] + images.shape[0])
 
         ref_embeddings = face_embeddings(app, reference, normed=True, choose="largest", on_image=step)

@@ -24,11 +24,13 @@ import folder_paths
 import torch
 
 from ...pose_models.errors import PoseTransferError
+from .paths import UnsafePathError, check_name, check_prefix, inside_folder
 
 ModelPatcher = comfy.model_patcher.ModelPatcher
 MODEL_EXTENSIONS = {".pth", ".pt", ".bin", ".safetensors", ".sft"}
 REFRESH_HINT = "Put the file there and refresh the node list (press R)."
 
+INSIGHTFACE_FOLDER = "models/insightface/models/"
 INSIGHTFACE_PACKS = ("antelopev2", "buffalo_l")
 """The insightface packs the pack's face nodes name (InstantID: antelopev2, FaceID: buffalo_l), always
 offered, installed or not (the node's error then says where to put them)."""
@@ -69,6 +71,7 @@ def model_path(folder: str, name: str, node: str, hint: str = "") -> str:
     """Absolute path of ``name`` in the registered folders of ``folder``; :class:`MissingModelFile`
     otherwise, in the one wording every node uses: ``"<node>: <name> is not in models/<folder>/. <hint>
     Put the file there and refresh the node list (press R)."``"""
+    check_name(name, node, "the file name", f"models/{folder}/")
     path = folder_paths.get_full_path(folder, name)
     if path is None:
         hint = f"{hint} " if hint else ""
@@ -83,6 +86,29 @@ def accept_file_name(value: Any) -> bool | str:
     return True if isinstance(value, str) else f"expected a file name, got {type(value).__name__}"
 
 
+def accept_pack_name(value: Any, node: str) -> bool | str:
+    """``validate_inputs`` of an insightface pack combo: any folder name (see :func:`accept_file_name`),
+    but never a path out of ``models/insightface/models/`` (:mod:`.paths`)."""
+    accepted = accept_file_name(value)
+    if accepted is not True:
+        return accepted
+    try:
+        insightface_pack_dir(value, node)
+    except UnsafePathError as err:
+        return str(err)
+    return True
+
+
+def accept_prefix(value: Any, node: str, folder: str) -> bool | str:
+    """``validate_inputs`` of an output ``filename_prefix`` (:func:`~.paths.check_prefix`), so a bad one
+    stops the prompt before any node runs."""
+    try:
+        check_prefix(value, node, folder)
+    except UnsafePathError as err:
+        return str(err)
+    return True
+
+
 def input_directory() -> Path:
     """The host's input folder."""
     return Path(folder_paths.get_input_directory())
@@ -93,17 +119,22 @@ def output_directory() -> Path:
     return Path(folder_paths.get_output_directory())
 
 
-def counter_path(prefix: str, root: str | Path) -> tuple[Path, str, int, str]:
+def counter_path(prefix: str, root: str | Path, node: str, folder: str) -> tuple[Path, str, int, str]:
     """The host's counter naming under ``root`` for ``prefix`` (``"poses/pose"``): ``(folder, stem, next
-    counter, subfolder)``; the folder may not exist yet."""
-    folder, stem, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, str(root))
+    counter, subfolder)``; the folder may not exist yet. The prefix is checked first
+    (:func:`~.paths.check_prefix`; ``node`` and ``folder`` name the node and ``root`` in the message)."""
+    check_prefix(prefix, node, folder)
+    folder_path, stem, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, str(root))
+    inside_folder(root, subfolder or ".", node, "filename_prefix", folder)  # no link out of root
+    return Path(folder_path), stem, counter, subfolder
     return Path(folder), stem, counter, subfolder
 
 
-def insightface_pack_dir(pack: str) -> Path:
+def insightface_pack_dir(pack: str, node: str) -> Path:
     """``models/insightface/models/<pack>``: where insightface packs go (shared with InstantID and
-    IPAdapter_plus)."""
-    return Path(folder_paths.models_dir) / "insightface" / "models" / pack
+    IPAdapter_plus); ``pack`` is checked as a folder name (:mod:`.paths`)."""
+    return inside_folder(Path(folder_paths.models_dir) / "insightface" / "models", pack, node, "insightface",
+                         INSIGHTFACE_FOLDER, follow_links_out=True)
 
 
 def insightface_packs() -> list[str]:

@@ -16,7 +16,13 @@ from ...pose_models.oneposetrans.faceid import face_file
 from ...pose_models.oneposetrans.instantid import FACE_GAIN, face_value
 from ...pose_models.oneposetrans.ip_adapter import layer_projections, load_adapter_file
 from ..common.categories import ONEPOSETRANS as CATEGORY
-from ..host.models import accept_file_name, insightface_pack_dir, insightface_packs, uses_cuda
+from ..host.models import (
+    accept_file_name,
+    accept_pack_name,
+    insightface_pack_dir,
+    insightface_packs,
+    uses_cuda,
+)
 from .adapters import check_context, face_model_files, face_model_path
 from .caption import face_token_index
 from .injection import FaceValueAttention, model_cross_attention_layers, with_cross_attention_patches
@@ -112,11 +118,8 @@ class OnePoseTransFace(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, face_model: str, insightface: str) -> bool | str:
-        for value in (face_model, insightface):
-            accepted = accept_file_name(value)
-            if accepted is not True:
-                return accepted
-        return True
+        accepted = accept_file_name(face_model)
+        return accepted if accepted is not True else accept_pack_name(insightface, "OnePoseTrans Face")
 
     @classmethod
     def execute(
@@ -153,7 +156,7 @@ class OnePoseTransFace(io.ComfyNode):
                 face.face_pack,
                 pack,
             )
-        pack_dir = insightface_pack_dir(pack)
+        pack_dir = insightface_pack_dir(pack, "OnePoseTrans Face")
         app = load_face_analysis(pack_dir, det_size, uses_cuda(), face.face_pack, user="OnePoseTrans Face")
         embedding = face_embeddings(app, image[:1], normed=face.normed_embedding)[0]
         if embedding is None:

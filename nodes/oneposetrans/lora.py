@@ -23,7 +23,14 @@ from ...pose_models.oneposetrans import (
 from ...pose_models.state_dicts import read_weight_file
 from ..common.categories import ONEPOSETRANS as CATEGORY
 from ..host.lora import lora_key_map, lora_patches, model_weights, with_patches
-from ..host.models import accept_file_name, counter_path, model_files, model_folders, model_path
+from ..host.models import (
+    accept_file_name,
+    accept_prefix,
+    counter_path,
+    model_files,
+    model_folders,
+    model_path,
+)
 from .training import architecture
 from .types import CUSTOM, LoraModel
 
@@ -56,6 +63,10 @@ class SaveOnePoseTransLoRA(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, filename_prefix: str) -> bool | str:
+        return accept_prefix(filename_prefix, "Save LoRA", "models/loras/")
+
+    @classmethod
     def execute(cls, lora: dict[str, torch.Tensor], filename_prefix: str) -> io.NodeOutput:
         if not lora or not all(k.startswith("lora_unet_") for k in lora):
             raise OnePoseTransError(
@@ -63,7 +74,7 @@ class SaveOnePoseTransLoRA(io.ComfyNode):
                 "(keys lora_unet_*); connect the OnePoseTrans tuner's lora output."
             )
         root = model_folders("loras")[0]
-        folder, name, counter, subfolder = counter_path(filename_prefix, root)
+        folder, name, counter, subfolder = counter_path(filename_prefix, root, "Save LoRA", "models/loras/")
         file_name = f"{name}_{counter:05}_.safetensors"
         path = os.path.join(folder, file_name)
         os.makedirs(folder, exist_ok=True)

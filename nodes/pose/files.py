@@ -27,7 +27,8 @@ from ...pose_models.pose.files import FILE_SUFFIXES
 from ..common.categories import POSE as CATEGORY
 from ..common.pose_input import COORDINATE_MODES, frame_summary, read_pose_input
 from ..common.types import PoseKeypoint
-from ..host.models import counter_path, input_directory, output_directory
+from ..host.models import accept_prefix, counter_path, input_directory, output_directory
+from ..host.paths import UnsafePathError, inside_folder
 
 LOG = logging.getLogger(__name__)
 
@@ -51,12 +52,10 @@ def list_pose_files() -> list[str]:
 def resolve_pose_file(name: str) -> Path:
     """Absolute path of an input-folder entry (or ``"[example] <name>"``); errors say where files go."""
     if name.startswith(EXAMPLE_PREFIX):
-        root, name = EXAMPLE_POSES_DIR.resolve(), name[len(EXAMPLE_PREFIX):]
+        root, name, folder = EXAMPLE_POSES_DIR, name[len(EXAMPLE_PREFIX):], "the pack's example poses"
     else:
-        root = input_directory().resolve()
-    path = (root / name).resolve()
-    if root not in path.parents:
-        raise PoseFormatError(f"pose file {name!r} is outside the folder {root}.")
+        root, folder = input_directory(), "the input folder"
+    path = inside_folder(root, name, "Load Pose File", "file", folder)
     if not (path.is_file() or (name.endswith("/") and path.is_dir())):
         raise PoseFormatError(
             f"pose file {name!r} not found. Put .json (OpenPose / POSE_KEYPOINT) or .csv (DeepFashion) "
@@ -117,14 +116,14 @@ class LoadPoseFile(io.ComfyNode):
     def fingerprint_inputs(cls, file: str, **kwargs: Any) -> str:
         try:
             return fingerprint_path(resolve_pose_file(file))
-        except (PoseFormatError, OSError):
+        except (PoseFormatError, UnsafePathError, OSError):
             return f"missing:{file}"
 
     @classmethod
     def validate_inputs(cls, file: str) -> bool | str:
         try:
             resolve_pose_file(file)
-        except PoseFormatError as exc:
+        except (PoseFormatError, UnsafePathError) as exc:
             return str(exc)
         return True
 
@@ -175,6 +174,10 @@ class SavePoseFile(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, filename_prefix: str) -> bool | str:
+        return accept_prefix(filename_prefix, "Save Pose File", "the output folder")
+
+    @classmethod
     def execute(cls, pose: Any, filename_prefix: str, format: str,
                 binarize_confidence: bool) -> io.NodeOutput:
         frames = read_pose_input(pose, "pose")
@@ -184,7 +187,8 @@ class SavePoseFile(io.ComfyNode):
             raise PoseFormatError(
                 f"Save Pose File: {fmt.label} rows live on a {width}x{height} (WxH) canvas. Put a Normalize "
                 f"Pose Keypoints node with canvas_width {width}, canvas_height {height} before this node.")
-        out_dir, stem, counter, _ = counter_path(filename_prefix, output_directory())
+        out_dir, stem, counter, _ = counter_path(filename_prefix, output_directory(), "Save Pose File",
+                                                "the output folder")
         target = out_dir / f"{stem}_{counter:05}_{fmt.suffix}"  # the host's counter naming
         named = [NamedFrame(f"{stem}_{i:05}", f) for i, f in enumerate(frames)]
         save_poses(named, target, fmt.name, binarize=binarize_confidence)

@@ -11,7 +11,7 @@ from comfy_api.latest import io
 
 from ...pose_models.errors import PoseTransferError
 from ...pose_models.openpose_body import OpenPoseBodyEstimator, frames_to_keypoints
-from ...pose_models.pose import PoseFormatError, PoseFrame
+from ...pose_models.pose import PoseFormatError, PoseFrame, require_person
 from ...pose_models.pose_field import PoseField
 from ...pose_models.pose_guidance import EnergyWeights, PoseEnergy
 from ..common.categories import REPOSEDM as CATEGORY
@@ -98,6 +98,9 @@ class PoseGuidance(io.ComfyNode):
 
 def _check_people(frames: Sequence[PoseFrame], person: int) -> None:
     for i, frame in enumerate(frames):
+        if len(frame.people) > person:
+            require_person(frame, person, what="Pose Guidance (it has nothing to follow)",
+                           label=f"Pose Guidance: target_pose frame {i}", min_joints=2)
         if len(frame.people) <= person:
             found = "no people" if not frame.people else f"only {len(frame.people)} people"
             raise PoseFormatError(

@@ -249,8 +249,12 @@ def check_canvas_side(value: Any, name: str, label: str = "PoseFrame") -> int:
 
 
 def require_person(frame: PoseFrame, index: int = 0, *, what: str = "this operation",
-                   label: str = "frame") -> Person:
-    """Return ``frame.people[index]`` or raise :class:`PoseFormatError` explaining that ``what`` needs it."""
+                   label: str = "frame", min_joints: int = 0) -> Person:
+    """Return ``frame.people[index]`` or raise :class:`PoseFormatError` explaining that ``what`` needs it.
+
+    ``min_joints`` > 0 also requires that many visible body joints, and (for 2 or more) that they are not
+    all on one point: such a person has no shape to draw, follow or warp, and would give a blank map.
+    """
     if not frame.people:
         raise PoseFormatError(
             f"{label} has no people, but {what} needs one. Use a pose in which a person was detected "
@@ -260,4 +264,15 @@ def require_person(frame: PoseFrame, index: int = 0, *, what: str = "this operat
         raise PoseFormatError(
             f"{label} has {len(frame.people)} people; person index {index} does not exist ({what})."
         )
-    return frame.people[index]
+    person = frame.people[index]
+    if min_joints > 0:
+        shown = person.body[visible(person.body), :2]
+        if len(shown) < min_joints:
+            raise PoseFormatError(
+                f"{label}: person {index} has {len(shown)} visible body joint(s), but {what} needs at least "
+                f"{min_joints}. Use a pose where the person was detected (or fix it in the Pose Editor).")
+        if min_joints >= 2 and float(np.ptp(shown, axis=0).max()) == 0.0:
+            raise PoseFormatError(
+                f"{label}: every visible body joint of person {index} is on one point, so {what} has no "
+                "body shape to use. The pose is broken; re-detect it or fix it in the Pose Editor.")
+    return person

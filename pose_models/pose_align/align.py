@@ -144,9 +144,14 @@ def align_pose(image: torch.Tensor, source_pose: PoseFrame | Sequence[PoseFrame]
             source_cache[s] = _source_parts(pixels[s], sources[s], groups, s, person, settings)
         body, shapes, layers = source_cache[s]
         target = require_person(scale_to_canvas(targets[b], width, height), person,
-                                what="pose alignment", label=f"target pose {b}").body
+                                what="pose alignment", label=f"target pose {b}", min_joints=2).body
         maps = path_maps(body, target, steps, width, height, [n for n in PART_NAMES if n in shapes])
         keep = [maps.get(name) is not None for name in PART_NAMES]
+        if not any(keep):
+            raise PoseFormatError(
+                f"pose alignment: source pose {s} and target pose {b} share no body part with both joints "
+                "visible, so nothing of the source can be placed (the result would be flat background). "
+                "Use poses of the same person type with the torso and limbs detected.")
         inverse = np.stack([invert(maps[n]) if k else IDENTITY
                             for n, k in zip(PART_NAMES, keep, strict=True)])
         kept = torch.tensor(keep, device=image.device, dtype=work)[:, None, None, None]
@@ -172,7 +177,7 @@ def _source_parts(pixels: torch.Tensor, frame: PoseFrame, groups: Mapping[str, t
     """Source body ``[18, 3]`` (image px), part shapes, and premultiplied layers ``[P, 4, H, W]``."""
     _, height, width = pixels.shape
     body = require_person(scale_to_canvas(frame, width, height), person, what="pose alignment",
-                          label=f"source pose {index}").body
+                          label=f"source pose {index}", min_joints=2).body
     shapes = part_shapes(body, settings, height)
     if groups is None:
         part_masks = shape_part_masks(shapes, height, width, pixels.device, pixels.dtype)

@@ -1,8 +1,8 @@
 """Test-only host pack: lets the host's stock loaders accept the tiny models of ``tests/tiny_models``.
 
 The test harness links this folder into the host's ``custom_nodes`` next to the Pose Transfer pack.
-It adds no nodes; at import time it registers (idempotently: importing it again replaces, never
-stacks, what an earlier import registered):
+Its only nodes are stand-ins for broken nodes of other packs (``broken_nodes``). At import time it
+registers (idempotently: importing it again replaces, never stacks, what an earlier import registered):
 
 1. ``model_configs.TinySD15`` and ``TinySDXL`` at the front of ``comfy.supported_models.models``.
    They match only UNet/ControlNet widths of at most ``shapes.TINY_MAX_WIDTH`` (64) channels and
@@ -19,10 +19,11 @@ Real-sized files never meet a tiny condition and take the untouched stock paths.
 
 from __future__ import annotations
 
+from .broken_nodes import NODES
 from .model_configs import register_model_configs
 from .patches import install_patches
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
+NODE_CLASS_MAPPINGS: dict[str, type] = dict(NODES)
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
 
 register_model_configs()
