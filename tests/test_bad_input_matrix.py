@@ -13,6 +13,9 @@ inputs, memory); this file proves they reach the user through the host.
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from PIL import Image
 INTERNALS = ("Traceback", "object is not", "could not broadcast", "weights_only", "Unable to allocate",
              "embedded null", "NoneType", "KeyError", "IndexError", "deserializing header")
 FOLDER = "pt_bad_input"
+PWNED = Path(tempfile.gettempdir()) / "pt_bad_input_pickle_ran"
 EXAMPLES = Path(__file__).parents[1] / "workflows" / "poses"
 
 
@@ -57,8 +61,29 @@ def inputs(host_server) -> dict[str, str]:
     for name, value in files.items():
         (folder / name).write_text(json.dumps(value))
     (folder / "picture.json").write_bytes((folder / "photo.png").read_bytes())
+    loras = host_server.tree / "models" / "loras" / FOLDER
+    loras.mkdir(parents=True, exist_ok=True)
+    (loras / "picture.safetensors").write_bytes((folder / "photo.png").read_bytes())
+    (loras / "runs_code.pt").write_bytes(pickle.dumps(RunsCode()))
     names = {name.removesuffix(".json"): f"{FOLDER}/{name}" for name in [*files, "picture.json"]}
     return {"photo": f"{FOLDER}/photo.png", "standing": "[example] standing_front.json", **names}
+
+
+class RunsCode:
+    """A pickle that would create :data:`PWNED` when unpickled (what a malicious model file does)."""
+
+    def __reduce__(self) -> tuple:
+        return (os.mkdir, (str(PWNED),))
+
+
+def lora_blocks(ckpt: str, lora_name: str) -> dict[str, Any]:
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "PT_OnePoseTransLoRABlocks", "inputs": {
+            "model": ["1", 0], "preset": "repose", "strength": 1.0, "block_weights": "",
+            "lora_name": lora_name}},
+        "9": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}},
+    }
 
 
 def load_pose(file: str) -> dict[str, Any]:
@@ -129,9 +154,13 @@ def queue_time_cases(files: dict[str, str], ckpt: str) -> dict[str, tuple[dict[s
     }
 
 
-def run_time_cases(files: dict[str, str]) -> dict[str, tuple[dict[str, Any], str]]:
+def run_time_cases(files: dict[str, str], ckpt: str) -> dict[str, tuple[dict[str, Any], str]]:
     """``{case: (prompt, phrase of the error message)}`` accepted at queue time, refused when run."""
     return {
+        "LoRA that is a PNG": (lora_blocks(ckpt, f"{FOLDER}/picture.safetensors"),
+                               "this is a PNG image, not a weight file"),
+        "LoRA pickle that runs code": (lora_blocks(ckpt, f"{FOLDER}/runs_code.pt"),
+                                       "this pack never loads them"),
         "render beyond memory": ({"1": load_pose(files["frames_200"]), "2": render(["1", 0], 16384)},
                                  "of system memory but"),
         "pose file that is a PNG": ({"1": load_pose(files["picture"]), "2": render(["1", 0])}, "PNG"),
@@ -181,7 +210,7 @@ def test_bad_input_is_refused_in_the_users_terms_and_the_server_keeps_running(ho
             _no_internals(text)
         if status == 200:  # the host still runs the prompt's other, valid outputs (here: the tuner)
             host_server.wait_history(answer["prompt_id"], timeout_s=180)
-    for case, (prompt, phrase) in run_time_cases(inputs).items():
+    for case, (prompt, phrase) in run_time_cases(inputs, tiny_models["sd15"].name).items():
         status, answer = host_server.queue_prompt(prompt)
         if status != 200:
             failures.append(f"{case}: refused at queue time ({answer}); the case needs it to run")
@@ -194,6 +223,7 @@ def test_bad_input_is_refused_in_the_users_terms_and_the_server_keeps_running(ho
         else:
             _no_internals(text)
     assert not failures, "\n".join(failures)
+    assert not PWNED.exists(), "a pickle in a model folder ran code"
 
     good = smoke_prompt(tiny_models["sd15"].name, prefix="pt_after_matrix")
     status, answer = host_server.queue_prompt(good)
