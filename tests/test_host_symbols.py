@@ -30,6 +30,7 @@ HOST_SYMBOLS = {
     "comfy.ldm.modules.diffusionmodules.openaimodel.UNetModel",
     "comfy.lora.load_lora",
     "comfy.lora.model_lora_keys_unet",
+    "comfy.model_management.get_free_memory",
     "comfy.model_management.get_torch_device",
     "comfy.model_management.intermediate_device",
     "comfy.model_management.load_models_gpu",
