@@ -23,6 +23,7 @@ HOST_ROOTS = {"comfy", "comfy_execution", "comfy_extras", "execution", "folder_p
 
 HOST_SYMBOLS = {
     "comfy.latent_formats.SD15",
+    "comfy.ldm.flux.model.Flux",
     "comfy.ldm.modules.attention.SpatialTransformer",
     "comfy.ldm.modules.attention.attention_pytorch",
     "comfy.ldm.modules.attention.optimized_attention",
@@ -82,7 +83,7 @@ FEATURE_DETECTED = {
 MODEL_PATCHER_METHODS = (
     "add_patches", "add_weight_wrapper", "add_wrapper_with_key", "cleanup", "clone", "get_model_object",
     "pre_run", "set_additional_models", "set_model_attn1_replace", "set_model_attn2_replace",
-    "set_model_input_block_patch", "set_model_sampler_post_cfg_function",
+    "set_model_input_block_patch", "set_model_patch_replace", "set_model_sampler_post_cfg_function",
 )
 """``ModelPatcher`` methods the host layer calls on MODEL clones."""
 

@@ -26,8 +26,9 @@ from .progress import check_interrupted
 LOG = logging.getLogger(__name__)
 
 WRAPPER_PREFIX = "pose_transfer."
-STRIPPED_COND_KEYS = ("control", "gligen", "hooks")
-"""Conditioning entries an extra source pass ignores (they steer the target, not the source)."""
+STRIPPED_COND_KEYS = ("control", "gligen", "hooks", "reference_latents")
+"""Conditioning entries an extra source pass ignores (they steer the target, not the source; reference
+latents are Kontext / Qwen-Image-Edit reference images)."""
 
 
 def wrapper_key(name: str) -> str:
@@ -108,7 +109,7 @@ def loaded_for_sampling(model: Any) -> Iterator[tuple[Any, torch.device]]:
 
 def first_cond(conditioning: list) -> list[dict[str, Any]]:
     """The first entry of a CONDITIONING in the sampler's form, without target-only entries (ControlNet,
-    GLIGEN, hooks)."""
+    GLIGEN, hooks, reference images)."""
     (entry,) = comfy.sampler_helpers.convert_cond(conditioning[:1])
     return [{k: v for k, v in entry.items() if k not in STRIPPED_COND_KEYS}]
 

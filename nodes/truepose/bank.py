@@ -2,10 +2,11 @@
 
 The SourceNet is the user's own denoiser (shared weights, the "Siamese" twin of the one that samples).
 The source pass runs it on the VAE-encoded source noised to a small sigma, with the positive prompt, and a
-self-attention hook on every layer of the backbone records the **projected** keys and values ``K_s,
-V_s`` (``[1, Ns, heads * dim_head]``) and the layer's token grid ``(hs, ws)``. The pass uses its own
-``transformer_options``: no ControlNet, no other pack's attention patches or wrappers (they belong to
-the target pass); weight patches (LoRAs) apply because it runs on the loaded MODEL.
+self-attention hook on every layer of the backbone records the source image's **projected** keys and
+values ``K_s, V_s`` (``[1, heads, Ns, head width]``; on DiTs after the rotary embedding, at the source's
+own positions) and the layer's token grid ``(hs, ws)``. The pass uses its own ``transformer_options``:
+no ControlNet, no reference images, no other pack's attention patches or wrappers (they belong to the
+target pass); weight patches (LoRAs) apply because it runs on the loaded MODEL.
 
 Bit-exact exclusion: before encoding, every source pixel outside the bank's region groups is replaced
 by a constant fill colour, so nothing outside those groups can reach any recorded feature (the
@@ -16,14 +17,13 @@ the guarantee hold).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from ...pose_models.truepose import LayerKey, TruePoseError, format_layer_key
-from ..host.attention import host_attention, patch_options
+from ..host.attention import AttentionCall, AttentionHook
 from ..host.backbone import Backbone
 from ..host.sampling import denoise_once, first_cond, process_conds
 
@@ -46,7 +46,7 @@ class SourceInput:
 
 @dataclass
 class SourceFeatures:
-    """Recorded ``{layer: (K_s, V_s)}`` (``[1, Ns, C]``) and ``{layer: (hs, ws)}`` token grids."""
+    """Recorded ``{layer: (K_s, V_s)}`` (``[1, H, Ns, D]``) and ``{layer: (hs, ws)}`` token grids."""
 
     kv: dict[LayerKey, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     grids: dict[LayerKey, tuple[int, int]] = field(default_factory=dict)
@@ -86,12 +86,12 @@ def source_conds(conditioning: list) -> list[dict[str, Any]]:
     return first_cond(conditioning)
 
 
-def _recorder(backbone: Backbone, key: LayerKey, out: SourceFeatures) -> Callable[..., torch.Tensor]:
-    def record(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, extra: dict[str, Any]) -> torch.Tensor:
+def _recorder(key: LayerKey, out: SourceFeatures) -> AttentionHook:
+    def record(call: AttentionCall) -> None:
         if key not in out.kv:  # first row of the first call: the first conditioning entry
-            out.kv[key] = (k[:1].clone(), v[:1].clone())
-            out.grids[key] = backbone.token_grid(extra)
-        return host_attention(q, k, v, extra)
+            image = call.keys.span
+            out.kv[key] = (call.k[:1, :, image].clone(), call.v[:1, :, image].clone())
+            out.grids[key] = call.keys.grid
     return record
 
 
@@ -103,7 +103,7 @@ def run_source_pass(base_model: Any, source: SourceInput, conds: list[dict[str, 
     """
     LOG.debug("TruePose source pass at sigma %.4g over %d layers", sigma, len(layers))
     out = SourceFeatures()
-    options = patch_options("attn1", {k: _recorder(backbone, k, out) for k in layers})
+    options = backbone.pass_options({k: _recorder(k, out) for k in layers})
     denoise_once(base_model, conds, source.latent, source.noise, sigma, options, device)
     missing = [format_layer_key(k) for k in layers if k not in out.kv]
     if missing:

@@ -1,13 +1,18 @@
-"""HPFA at sampling time: per-generation state, the attention bias, and the self-attention patch.
+"""HPFA at sampling time: per-generation state, the attention bias, and the self-attention hook.
 
 One :class:`HPFARun` belongs to one patched MODEL. Its ``OUTER_SAMPLE`` wrapper checks sizes, opens a
 :class:`Generation` (bank on the sampling device, sigma window, caches) and closes it in ``finally``; in
-per-step mode an ``APPLY_MODEL`` wrapper re-runs the source pass whenever the sigma changes. The replace
-function of each selected layer makes **one** SDPA call over ``[K ; K_s]``, ``[V ; V_s]`` with the float
-mask ``[0 | B]`` (``pose_models.truepose.bias``). When another pack already replaced that layer's
-self-attention, its function is kept and called for the target's own tokens: one SDPA call returns the
-source part and the share ``alpha`` of the attention mass on the target's own keys, and the result is
-``alpha * their_output + source_part`` (``pose_models.truepose.fusion``).
+per-step mode an ``APPLY_MODEL`` wrapper re-runs the source pass whenever the sigma changes. The hook of
+each selected layer (:meth:`HPFARun.attend`, on the backbone-neutral ``AttentionCall``) makes **one** SDPA
+call for the target image's query rows over ``[K ; K_s]``, ``[V ; V_s]`` with the float mask ``[host
+mask | B]`` (``pose_models.truepose.bias``); a DiT call's text and reference-image rows keep the layer's
+own attention (softmax is per row, so this equals one call whose bank columns are ``-inf`` for those
+rows). When another pack already patched that layer's attention, its function is kept and called for
+the target's own keys: one SDPA call returns the source part and the share ``alpha`` of the attention
+mass on the own keys, and the result is ``alpha * their_output + source_part``
+(``pose_models.truepose.fusion``). On DiTs the bank's keys, recorded at the source's own rotary
+positions, are moved once per generation to the next free reference-image index
+(``pose_models.truepose.rope``), the convention Kontext and Qwen-Image-Edit use for reference images.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ...pose_models.truepose import (
     BANK_GROUPS,
@@ -28,9 +34,11 @@ from ...pose_models.truepose import (
     dominant_group,
     gate_penalty,
     mixed_with_own_output,
+    reference_offset,
+    rotate_keys,
     source_key_bias,
 )
-from ..host.attention import Attention, host_attention, masked_attention
+from ..host.attention import AttentionCall, AttentionHook, masked_attention
 from ..host.sampling import sigma_at
 from . import bank as bank_mod
 
@@ -176,47 +184,68 @@ class HPFARun:
             return torch.cat([own, part], dim=-1).unsqueeze(1).to(dtype)
         return gen.cached(key, build)
 
-    def _kv(self, gen: Generation, layer: LayerKey, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """The layer's ``K_s, V_s`` ``[1, kept tokens, C]`` on the sampling device in ``dtype``."""
+    def _kv(self, gen: Generation, layer: LayerKey, dtype: torch.dtype,
+            offset: tuple[int, ...] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's ``K_s, V_s`` ``[1, H, kept tokens, D]`` on the sampling device in ``dtype``, the keys
+        moved by the rotary ``offset`` (DiTs; ``None``: keys carry no position)."""
         def build() -> tuple[torch.Tensor, torch.Tensor]:
             k, v = gen.features.kv[layer]
             index = self._source_tokens(gen, gen.features.grids[layer])[2]
-            return k.to(gen.device, dtype)[:, index], v.to(gen.device, dtype)[:, index]
-        return gen.cached(("kv", layer, dtype), build)
+            k = k.to(gen.device)[:, :, index]
+            rotary = self.bank.backbone.rotary
+            if offset is not None and rotary is not None:
+                k = rotate_keys(k, offset, rotary.axes_dim, rotary.theta)
+            return k.to(dtype), v.to(gen.device, dtype)[:, :, index]
+        return gen.cached(("kv", layer, dtype, offset), build)
 
-    def attend(self, layer: LayerKey, inner: Attention | None, q: torch.Tensor, k: torch.Tensor,
-               v: torch.Tensor, extra: dict[str, Any]) -> torch.Tensor:
-        """The replace function body: HPFA when active, otherwise the wrapped or plain attention."""
-        heads = extra["n_heads"]
+    def attend(self, layer: LayerKey, call: AttentionCall) -> torch.Tensor | None:
+        """The hook body: HPFA's output ``[B, Lq, H * D]`` when active, ``None`` otherwise (the layer then
+        computes exactly what it would without the hook)."""
         gen = self.generation
-        active = gen is not None and gen.features is not None and self.settings.strength > 0
-        if active and "sigmas" in extra:
-            active = gen.in_window(float(extra["sigmas"].max()))
-        rows = self._row_mask(list(extra.get("cond_or_uncond", [0])), q.shape[0]) if active else None
-        if rows is not None and self._kv(gen, layer, q.dtype)[0].shape[1] == 0:
-            rows = None  # no source token of this layer is included
-        if rows is None or not bool(rows.any()):
-            return (inner or host_attention)(q, k, v, extra)
-        k_s, v_s = self._kv(gen, layer, q.dtype)
-        bias = self._bias(gen, rows, k.shape[1], self.bank.backbone.token_grid(extra),
-                          gen.features.grids[layer], q.dtype)
-        batch = q.shape[0]
-        keys = torch.cat([k, k_s.expand(batch, -1, -1)], dim=1)
-        if inner is None:
-            values = torch.cat([v, v_s.expand(batch, -1, -1)], dim=1)
-            return masked_attention(q, keys, values, heads, bias)
-        return mixed_with_own_output(q, keys, v_s, bias, heads, inner(q, k, v, extra))
+        if gen is None or gen.features is None or self.settings.strength <= 0:
+            return None
+        sigmas = call.options.get("sigmas")
+        if sigmas is not None and not gen.in_window(float(sigmas.max())):
+            return None
+        batch = call.q.shape[0]
+        rows = self._row_mask(list(call.options.get("cond_or_uncond", [0])), batch)
+        rotary = self.bank.backbone.rotary
+        offset = reference_offset(len(call.references), len(rotary.axes_dim)) if rotary else None
+        k_s, v_s = self._kv(gen, layer, call.q.dtype, offset)
+        if not bool(rows.any()) or k_s.shape[2] == 0:
+            return None
+        target = call.queries.span
+        q = call.q[:, :, target]
+        own_mask = call.mask_rows(target)
+        bias = self._bias(gen, rows, call.k.shape[2], call.queries.grid, gen.features.grids[layer], q.dtype)
+        if own_mask is not None:
+            bias = bias + F.pad(own_mask.to(q.dtype), (0, k_s.shape[2]))
+        keys = torch.cat([call.k, k_s.expand(batch, -1, -1, -1)], dim=2)
+        if call.plain:
+            out = masked_attention(q, keys, torch.cat([call.v, v_s.expand(batch, -1, -1, -1)], dim=2), bias)
+        else:
+            out = mixed_with_own_output(q, keys, v_s, bias, call.inner(q, call.k, call.v, own_mask))
+        return self._with_other_rows(call, out)
+
+    @staticmethod
+    def _with_other_rows(call: AttentionCall, target_out: torch.Tensor) -> torch.Tensor:
+        """The call's output: ``target_out`` for the target's query rows, the layer's own attention for the
+        rows before (text) and after them (reference images)."""
+        target = call.queries.span
+        parts = []
+        for rows in (slice(0, target.start), target, slice(target.stop, call.q.shape[2])):
+            if rows == target:
+                parts.append(target_out)
+            elif rows.stop > rows.start:
+                parts.append(call.inner(call.q[:, :, rows], call.k, call.v, call.mask_rows(rows)))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
-def self_attention_patch(run: HPFARun, layer: LayerKey) -> Callable[[Attention | None], Attention]:
-    """The patch maker of one layer: a closure (survives the host's deep copy of ``model_options`` as
-    itself) wrapping the patch already on the layer (``None``: plain attention)."""
-    def make(inner: Attention | None) -> Attention:
-        def hpfa_attn1(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                       extra: dict[str, Any]) -> torch.Tensor:
-            return run.attend(layer, inner, q, k, v, extra)
-        return hpfa_attn1
-    return make
+def self_attention_hook(run: HPFARun, layer: LayerKey) -> AttentionHook:
+    """The hook of one layer: a closure (survives the host's deep copy of ``model_options`` as itself)."""
+    def hpfa(call: AttentionCall) -> torch.Tensor | None:
+        return run.attend(layer, call)
+    return hpfa
 
 
 def sampling_scope(run: HPFARun) -> Callable[[Any, torch.Size], Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import torch
@@ -14,7 +13,6 @@ from ...pose_models.truepose import (
     REGION_LABEL_SET,
     TruePoseError,
     bank_group_masks,
-    format_layer_key,
     parse_block_selection,
     parse_group_weights,
     target_region_labels,
@@ -27,10 +25,8 @@ from ..host.backbone import Backbone
 from ..host.memory import require_memory
 from ..host.sampling import add_denoiser_hook, add_sampling_scope, wrapper_key
 from . import bank as bank_mod
-from .fusion import BRANCHES, HPFARun, HPFASettings, sampling_scope, self_attention_patch
+from .fusion import BRANCHES, HPFARun, HPFASettings, sampling_scope, self_attention_hook
 from .types import HumanParsing, SourceBankType, model_backbone
-
-LOG = logging.getLogger(__name__)
 
 NODE = "TruePose HPFA"
 WRAPPER_KEY = wrapper_key("truepose_hpfa")
@@ -68,20 +64,11 @@ def target_masks(regions: ParsingResult | None) -> torch.Tensor | None:
 
 
 def patch_model(model: Any, bank: bank_mod.SourceBank, settings: HPFASettings) -> Any:
-    """A clone of ``model`` with HPFA on ``settings.layers`` (wrapping other packs' self-attention patches
+    """A clone of ``model`` with HPFA on ``settings.layers`` (wrapping other packs' attention patches
     there); ``model`` itself is left untouched."""
     run = HPFARun(bank, settings)
-
-    def maker(layer: Any) -> Any:
-        make = self_attention_patch(run, layer)
-
-        def logged(inner: Any) -> Any:
-            if inner is not None:
-                LOG.info("TruePose HPFA wraps an existing attn1 replace on %s", format_layer_key(layer))
-            return make(inner)
-        return logged
-
-    patched = bank.backbone.patch_attention(model, "self", {layer: maker(layer) for layer in settings.layers})
+    hooks = {layer: self_attention_hook(run, layer) for layer in settings.layers}
+    patched = bank.backbone.patch_attention(model, hooks)
     add_sampling_scope(patched, WRAPPER_KEY, sampling_scope(run))
     if bank.mode == "per_step":
         add_denoiser_hook(patched, WRAPPER_KEY, run.per_step)
@@ -113,9 +100,11 @@ class TruePoseHPFA(io.ComfyNode):
                                 tooltip="Per-group weights, e.g. 'face=1.5, upper_clothes=1.2, hair=0'. "
                                         "Unnamed covered groups weigh 1; 0 excludes a group exactly. Groups: "
                                         f"{', '.join(BANK_GROUPS)}, person, all."),
-                io.String.Input("blocks", default="middle, output",
-                                tooltip="Self-attention layers to patch: input/down, middle/mid, output/up, "
-                                        "all, optionally with numbers (output:3-5)."),
+                io.String.Input("blocks", default="auto",
+                                tooltip="Self-attention layers to patch. auto: the backbone's recommended "
+                                        "layers (UNet: middle, output; Flux: double). UNet: input/down, "
+                                        "middle/mid, output/up, all. Flux: double, single, all. Optionally "
+                                        "with numbers (output:3-5, single:10-20)."),
                 io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.01,
                                tooltip="First part of sampling (0 = first step) where HPFA acts."),
                 io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01,

@@ -105,7 +105,7 @@ class TruePoseSourceNet(io.ComfyNode):
             chosen = parse_groups(groups)
         masks = source_group_masks(source_image, source_parsing)
         with node_errors(NODE):
-            image, masks = masked_source(source_image, masks, chosen, fill, backbone.latent_factor)
+            image, masks = masked_source(source_image, masks, chosen, fill, backbone.token_factor)
         conds = bank.source_conds(conditioning)
         progress = ProgressBar(2 if mode == "cached" else 1)
         latent = vae.encode(image).float().cpu()

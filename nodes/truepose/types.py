@@ -26,5 +26,6 @@ def model_backbone(model: Any, node: str) -> Backbone:
         return backbone_of(model)
     except UnsupportedBackbone as err:
         raise TruePoseError(
-            f"{node}: {err}; TruePose patches the self-attention layers of SD1.5/SDXL-style UNets. Load an "
-            "SD1.5 or SDXL checkpoint (or a fine-tune of one).") from None
+            f"{node}: {err}; TruePose patches the self-attention layers of SD1.5/SDXL-style UNets and the "
+            "joint attention of Flux.1 models (dev, schnell, Kontext, Fill). Load one of those (or a "
+            "fine-tune of one).") from None

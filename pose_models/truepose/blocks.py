@@ -2,11 +2,13 @@
 
 A layer key is ``(stage, number, index)``: a stage name, a block number in that stage and a layer index
 inside the block. Which stages exist and which words select them are the backbone's business (the host
-layer's backbone seam passes ``stages``, e.g. ``{"up": ("output",), "all": (...)}``); this module never
-names a network's blocks.
+layer's backbone seam passes ``stages``: each selection word with the layer keys it selects, e.g.
+``{"up": (("output", 3, 0), ...), "all": (...)}``); this module never names a network's blocks.
 
-Selection text: comma- or space-separated terms, each a stage word, optionally with block numbers
-``up:3-5`` or ``down:4,7`` written as ``down:4 down:7``.
+Selection text: comma- or space-separated terms, each a selection word, optionally with block numbers
+``up:3-5`` or ``down:4,7`` written as ``down:4 down:7`` (the numbers filter the word's layers by their
+block number). The words ``auto`` (the backbone's recommended layers) and ``all`` are by convention
+never offered as the example in error messages.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from .errors import TruePoseError
 
 LayerKey = tuple[str, int, int]
 """``(stage, block number, layer index)``, e.g. ``("output", 3, 0)``."""
-Stages = Mapping[str, tuple[str, ...]]
-"""Selection word -> the stage names it selects."""
+Stages = Mapping[str, tuple[LayerKey, ...]]
+"""Selection word -> the layer keys it selects."""
+
+
+def stage_words(names: Mapping[str, tuple[str, ...]],
+                layers: Sequence[LayerKey]) -> dict[str, tuple[LayerKey, ...]]:
+    """Selection words that each select whole stages: ``names`` maps a word to stage names (``{"up":
+    ("output",)}``), the result maps it to the keys of ``layers`` in those stages (in ``layers``' order)."""
+    return {word: tuple(k for k in layers if k[0] in stages) for word, stages in names.items()}
 
 
 def format_layer_key(key: LayerKey) -> str:
@@ -27,16 +36,18 @@ def format_layer_key(key: LayerKey) -> str:
     return f"{key[0]} {key[1]}.{key[2]}"
 
 
-def _parse_term(term: str, stages: Stages) -> tuple[tuple[str, ...], set[int] | None]:
+def _parse_term(term: str, stages: Stages) -> tuple[tuple[LayerKey, ...], set[int] | None]:
     name, _, numbers = term.partition(":")
+    plain_words = [word for word in stages if word not in ("auto", "all")] or list(stages)
+    example = f"{name if name in stages else plain_words[0]}:3-5"
     if name not in stages:
         raise TruePoseError(f"block selection: unknown block {name!r}; use {', '.join(stages)}, optionally "
-                            "with numbers like output:3-5")
+                            f"with numbers like {example}")
     if not numbers:
         return stages[name], None
     match = re.fullmatch(r"(\d+)(?:-(\d+))?", numbers)
     if match is None:
-        raise TruePoseError(f"block selection: {term!r} needs a number or a range after ':', e.g. output:3-5")
+        raise TruePoseError(f"block selection: {term!r} needs a number or a range after ':', e.g. {example}")
     first = int(match.group(1))
     last = int(match.group(2) or first)
     if last < first:
@@ -52,8 +63,8 @@ def parse_block_selection(text: str, available: Sequence[LayerKey], stages: Stag
         raise TruePoseError("block selection is empty; write e.g. 'middle, output' (the default)")
     chosen: set[LayerKey] = set()
     for term in terms:
-        names, numbers = _parse_term(term, stages)
-        chosen.update(k for k in available if k[0] in names and (numbers is None or k[1] in numbers))
+        keys, numbers = _parse_term(term, stages)
+        chosen.update(k for k in keys if numbers is None or k[1] in numbers)
     selected = tuple(k for k in available if k in chosen)
     if not selected:
         have = ", ".join(sorted({f"{k[0]}:{k[1]}" for k in available}, key=lambda s: (s[0], len(s), s)))

@@ -18,10 +18,14 @@ from pose_models.truepose import (
     dominant_group,
     gate_penalty,
     labels_from_masks,
+    mixed_with_own_output,
     parse_block_selection,
     parse_group_weights,
     parse_groups,
+    reference_offset,
+    rotate_keys,
     source_key_bias,
+    stage_words,
     target_region_labels,
 )
 
@@ -44,8 +48,9 @@ def test_group_selection_and_weights():
         parse_groups(" , ")
 
 
-STAGES = {"input": ("input",), "down": ("input",), "middle": ("middle",), "output": ("output",),
-          "up": ("output",), "all": ("input", "middle", "output"), "midup": ("middle", "output")}
+STAGES = stage_words({"input": ("input",), "down": ("input",), "middle": ("middle",), "output": ("output",),
+                      "up": ("output",), "all": ("input", "middle", "output"), "midup": ("middle", "output")},
+                     LAYERS)
 """Selection words as a UNet backbone offers them (the library takes them from the caller)."""
 
 
@@ -58,6 +63,56 @@ def test_block_selection():
                          ("output:x", "number or a range"), ("input:9", "matches no self-attention")]:
         with pytest.raises(TruePoseError, match=message):
             parse_block_selection(bad, LAYERS, STAGES)
+
+
+def test_block_selection_words_name_any_layer_keys():
+    dit = [("double", 0, 0), ("double", 1, 0), ("single", 0, 0), ("single", 1, 0), ("single", 2, 0)]
+    words = stage_words({"auto": ("double",), "single": ("single",), "all": ("double", "single")}, dit)
+    assert parse_block_selection("auto", dit, words) == tuple(dit[:2])
+    assert parse_block_selection("single:1-2", dit, words) == tuple(dit[3:])
+    with pytest.raises(TruePoseError, match="use auto, single, all.*single:3-5"):
+        parse_block_selection("middle", dit, words)
+
+
+def _rope(x: torch.Tensor, positions: torch.Tensor, axes_dim: list[int], theta: float) -> torch.Tensor:
+    """Axial rotary embedding written out as in Flux's reference code (pairs interleaved), float64."""
+    angles = []
+    for axis, dim in enumerate(axes_dim):
+        omega = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+        angles.append(positions[..., axis:axis + 1].double() * omega)
+    angle = torch.cat(angles, -1)
+    pairs = x.double().unflatten(-1, (-1, 2))
+    cos, sin = angle.cos(), angle.sin()
+    return torch.stack([cos * pairs[..., 0] - sin * pairs[..., 1],
+                        sin * pairs[..., 0] + cos * pairs[..., 1]], -1).flatten(-2)
+
+
+def test_rotating_recorded_keys_equals_recording_at_the_moved_position():
+    axes_dim, theta = [4, 6, 6], 10000.0
+    keys = torch.randn(1, 2, 5, 16, generator=torch.Generator().manual_seed(0))
+    cells = [(0, 0), (0, 1), (1, 0), (2, 3), (4, 4)]
+    positions = torch.tensor([[0, r, c] for r, c in cells], dtype=torch.float64)
+    offset = reference_offset(1, 3)
+    assert offset == (2, 0, 0)
+    recorded = _rope(keys, positions, axes_dim, theta).float()
+    moved = rotate_keys(recorded, offset, axes_dim, theta)
+    expected = _rope(keys, positions + torch.tensor(offset, dtype=torch.float64), axes_dim, theta).float()
+    torch.testing.assert_close(moved, expected, rtol=1e-5, atol=1e-5)
+    assert rotate_keys(recorded, (0, 0, 0), axes_dim, theta) is recorded
+
+
+def test_fusion_with_plain_own_attention_equals_one_attention_call():
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 2, n, 8, generator=gen) for n in (6, 7, 7))
+    k_s, v_s = torch.randn(1, 2, 4, 8, generator=gen), torch.randn(1, 2, 4, 8, generator=gen)
+    source_bias = torch.tensor([0.0, -1.0, float("-inf"), 0.5]).expand(2, 1, 1, 4)
+    bias = torch.cat([torch.zeros(2, 1, 1, 7), source_bias], -1)
+    own = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+    keys = torch.cat([k, k_s.expand(2, -1, -1, -1)], 2)
+    values = torch.cat([v, v_s.expand(2, -1, -1, -1)], 2)
+    one_call = torch.nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=bias)
+    mixed = mixed_with_own_output(q, keys, v_s, bias, own)
+    torch.testing.assert_close(mixed, one_call.transpose(1, 2).flatten(2), rtol=1e-5, atol=1e-5)
 
 
 def test_bank_group_masks_partition_every_pixel():

@@ -92,7 +92,7 @@ def test_unknown_model_shapes_are_refused(comfy_host, tiny_models, source_files)
         prompt["odd"] = {"class_type": "PTTest_NonUNetModel", "inputs": {"model": ["ckpt", 0]}}
         prompt["bank"]["inputs"]["model"] = ["odd", 0]
         result = _run(comfy_host, prompt)
-    assert "not an SD1.5/SDXL-style UNet" in _error(result)
+    assert "neither an SD1.5/SDXL-style UNet nor a Flux.1 model" in _error(result)
     assert not _sampled_steps(result)
 
 
