@@ -22,15 +22,20 @@ import torch
 from PIL import Image, ImageDraw
 from tiny_models import MODEL_FILES, write_tiny_models
 from tiny_models.clip_vision_models import CLIP_VISION, IMAGE_SIZE, PATCH_SIZE, PROJECTION_DIM
+from tiny_models.flux_checkpoints import FLUX_CLIP_L, FLUX_T5
 from tiny_models.layouts import (
+    FluxSpec,
+    T5Spec,
     TransformerSpec,
     UNetSpec,
     VaeSpec,
     controlnet_layout,
+    flux_layout,
     hf_clip_text_layout,
     hf_clip_vision_layout,
     kl_vae_layout,
     open_clip_text_layout,
+    t5_encoder_layout,
     unet_layout,
 )
 from tiny_models.sd_checkpoints import SD15_CLIP_L, SDXL_CLIP_G, SDXL_CLIP_L
@@ -51,6 +56,11 @@ REAL_SD_VAE = VaeSpec(ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2)
 REAL_CLIP_L = TransformerSpec(768, 12, 3072)
 REAL_CLIP_G = TransformerSpec(1280, 32, 5120)
 REAL_CLIP_VISION_L = TransformerSpec(1024, 24, 4096)
+REAL_FLUX_DEV = FluxSpec(hidden_size=3072, head_dim=128, depth=19, depth_single_blocks=38,
+                         context_in_dim=4096, vec_in_dim=768)
+REAL_FLUX_AE = VaeSpec(ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2, z_channels=16, embed_dim=16,
+                       quant_convs=False)
+REAL_T5_XXL = T5Spec(d_model=4096, num_layers=24, num_heads=64, d_kv=64, d_ff=10240)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -205,6 +215,35 @@ def test_vae_and_clip_layouts_equal_host_modules_at_real_sizes(comfy_host: Any) 
     assert _layout_shapes(_real_clip_vision_layout()) == _shapes(host_vision)
 
 
+def test_flux_layouts_equal_host_modules_at_real_sizes(comfy_host: Any) -> None:
+    import comfy.ops
+    import comfy.text_encoders.t5
+    from comfy.ldm.flux.model import Flux, FluxParams
+    from comfy.ldm.models.autoencoder import AutoencodingEngine
+
+    ops = comfy.ops.disable_weight_init
+    ddconfig = {"double_z": True, "z_channels": 16, "resolution": 256, "in_channels": 3, "out_ch": 3,
+                "ch": 128, "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [],
+                "dropout": 0.0}
+    module = "comfy.ldm.modules.diffusionmodules.model"
+    t5 = {"d_model": 4096, "num_layers": 24, "num_heads": 64, "d_kv": 64, "d_ff": 10240, "vocab_size": 32128,
+          "dense_act_fn": "gelu_pytorch_tanh", "is_gated_act": True, "model_type": "t5"}
+    newer = {"txt_ids_dims": []} if "txt_ids_dims" in FluxParams.__dataclass_fields__ else {}  # 0.33+
+    with torch.device("meta"):
+        host_flux = Flux(**newer, in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
+                         hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=19, depth_single_blocks=38,
+                         axes_dim=[16, 56, 56], theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True,
+                         operations=ops)
+        host_ae = AutoencodingEngine(
+            regularizer_config={"target": "comfy.ldm.models.autoencoder.DiagonalGaussianRegularizer"},
+            encoder_config={"target": f"{module}.Encoder", "params": ddconfig},
+            decoder_config={"target": f"{module}.Decoder", "params": ddconfig})
+        host_t5 = comfy.text_encoders.t5.T5(t5, None, "meta", ops)
+    assert _layout_shapes(flux_layout(REAL_FLUX_DEV)) == _shapes(host_flux.state_dict())
+    assert _layout_shapes(kl_vae_layout(REAL_FLUX_AE)) == _shapes(host_ae.state_dict())
+    assert _layout_shapes(t5_encoder_layout(REAL_T5_XXL)) == _shapes(host_t5.state_dict())
+
+
 # ------------------------------------------------------------------- the host pack: tiny paths only
 
 
@@ -212,12 +251,14 @@ def test_real_sizes_never_take_the_tiny_paths(comfy_host: Any) -> None:
     import comfy.model_detection
 
     plugin = _plugin()
-    for spec, stock in ((REAL_SD15_UNET, "SD15"), (REAL_SDXL_UNET, "SDXL")):
-        sd = _meta(unet_layout(spec))
-        config = comfy.model_detection.model_config_from_unet(sd, "")
+    for layout, stock in ((unet_layout(REAL_SD15_UNET), "SD15"), (unet_layout(REAL_SDXL_UNET), "SDXL"),
+                          (flux_layout(REAL_FLUX_DEV), "Flux")):
+        config = comfy.model_detection.model_config_from_unet(_meta(layout), "")
         assert type(config).__name__ == stock
     shapes = plugin.shapes
     assert shapes.kl_vae_config(_meta(kl_vae_layout(REAL_SD_VAE))) is None
+    assert shapes.kl_vae_config(_meta(kl_vae_layout(REAL_FLUX_AE))) is None
+    assert shapes.t5_encoder_config(_meta(t5_encoder_layout(REAL_T5_XXL)), "") is None
     assert shapes.hf_text_encoder_config(_meta(hf_clip_text_layout(REAL_CLIP_L)), "text_model.") is None
     assert shapes.open_clip_text_encoder_config(_meta(open_clip_text_layout(REAL_CLIP_G)), "") is None
     assert shapes.clip_vision_config(_meta(_real_clip_vision_layout())) is None
@@ -243,8 +284,8 @@ def test_host_pack_is_idempotent_and_adds_only_its_stand_in_nodes(comfy_host: An
     assert asyncio.run(nodes.load_custom_node(str(Path(comfy_host.tree) / "custom_nodes" / "pt_test_models")))
     after = state()
     assert before == after
-    assert after[0] == ["TinySD15", "TinySDXL"]
-    assert [c.__name__ for c in comfy.supported_models.models[:2]] == after[0]
+    assert after[0] == ["TinySD15", "TinySDXL", "TinyFlux"]
+    assert [c.__name__ for c in comfy.supported_models.models[:3]] == after[0]
     assert not hasattr(after[1], "__pt_test_models_original__")
     assert not hasattr(after[2], "__pt_test_models_original__")
     assert len(nodes.NODE_CLASS_MAPPINGS) == node_count
@@ -279,6 +320,28 @@ def test_checkpoint_loader_builds_working_tiny_models(comfy_host: Any, tiny_mode
             assert torch.isfinite(extra["pooled_output"]).all()
             image = vae.decode(torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)))
             assert image.shape == (1, 64, 64, 3) and torch.isfinite(image).all()
+
+
+def test_checkpoint_loader_builds_a_working_tiny_flux(comfy_host: Any, tiny_models: dict[str, Path]) -> None:
+    import comfy.ldm.flux.model
+    import comfy.model_base
+
+    import nodes
+
+    with torch.inference_mode():
+        model, clip, vae = nodes.CheckpointLoaderSimple().load_checkpoint(tiny_models["flux"].name)
+        assert type(model.model.model_config).__name__ == "TinyFlux"
+        assert type(model.model) is comfy.model_base.Flux
+        net = model.model.diffusion_model
+        assert isinstance(net, comfy.ldm.flux.model.Flux)
+        assert (len(net.double_blocks), len(net.single_blocks), net.num_heads) == (2, 2, 2)
+        cond, extra = nodes.CLIPTextEncode().encode(clip, "a person dancing")[0][0]
+        assert cond.shape == (1, 256, FLUX_T5.d_model)  # the host pads T5 tokens to 256
+        assert torch.isfinite(cond).all() and cond.std() > 0.1
+        assert extra["pooled_output"].shape == (1, FLUX_CLIP_L.hidden_size)
+        assert vae.latent_channels == 16
+        image = vae.decode(torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(0)))
+        assert image.shape == (1, 64, 64, 3) and torch.isfinite(image).all()
 
 
 def test_clip_vision_encode_gives_embeddings(comfy_host: Any, tiny_models: dict[str, Path]) -> None:

@@ -7,6 +7,7 @@ the host's stock loaders accept the files once the test-only ``pt_test_models`` 
 
 * ``sd15``: ``checkpoints/tiny_sd15.safetensors`` (CheckpointLoaderSimple)
 * ``sdxl``: ``checkpoints/tiny_sdxl.safetensors`` (CheckpointLoaderSimple)
+* ``flux``: ``checkpoints/tiny_flux.safetensors`` (CheckpointLoaderSimple; Flux.1-dev layout)
 * ``controlnet_openpose_sd15``: ``controlnet/tiny_openpose_sd15.safetensors`` (ControlNetLoader)
 * ``clip_vision``: ``clip_vision/tiny_clip_vision.safetensors`` (CLIPVisionLoader)
 * ``unet_sd15``: ``diffusion_models/tiny_sd15_unet.safetensors`` (UNETLoader)
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from .clip_vision_models import write_clip_vision
 from .controlnet_models import write_openpose_controlnet
+from .flux_checkpoints import write_flux_checkpoint
 from .sd_checkpoints import write_sd15_checkpoint, write_sd15_unet, write_sdxl_checkpoint, write_vae
 
 __all__ = ["MODEL_FILES", "write_tiny_models"]
@@ -34,6 +36,7 @@ LOG = logging.getLogger(__name__)
 MODEL_FILES: dict[str, str] = {
     "sd15": "checkpoints/tiny_sd15.safetensors",
     "sdxl": "checkpoints/tiny_sdxl.safetensors",
+    "flux": "checkpoints/tiny_flux.safetensors",
     "controlnet_openpose_sd15": "controlnet/tiny_openpose_sd15.safetensors",
     "clip_vision": "clip_vision/tiny_clip_vision.safetensors",
     "unet_sd15": "diffusion_models/tiny_sd15_unet.safetensors",
@@ -44,6 +47,7 @@ MODEL_FILES: dict[str, str] = {
 _WRITERS = {
     "sd15": write_sd15_checkpoint,
     "sdxl": write_sdxl_checkpoint,
+    "flux": write_flux_checkpoint,
     "controlnet_openpose_sd15": write_openpose_controlnet,
     "clip_vision": write_clip_vision,
     "unet_sd15": write_sd15_unet,
@@ -54,7 +58,7 @@ _WRITERS = {
 def write_tiny_models(models_dir: Path, seed: int = 0) -> dict[str, Path]:
     """Write all tiny models into ``models_dir/<folder>/`` and return ``{key: path}``.
 
-    Keys: ``sd15``, ``sdxl``, ``controlnet_openpose_sd15``, ``clip_vision``, ``unet_sd15``, ``vae``
+    Keys: ``sd15``, ``sdxl``, ``flux``, ``controlnet_openpose_sd15``, ``clip_vision``, ``unet_sd15``, ``vae``
     (see ``MODEL_FILES``) and ``insightface_antelopev2`` (the directory
     ``insightface_models.write_tiny_insightface`` returns).
     """

@@ -16,7 +16,13 @@ attribute paths of the host's module classes:
   ``token_embedding``, ``positional_embedding``, ``ln_final``, ``text_projection``), as SDXL's second
   embedder stores it;
 * ``hf_clip_vision_layout``: a Hugging Face ``CLIPVisionModelWithProjection`` (``vision_model.*``,
-  ``visual_projection``), as the ``clip_vision`` files store it.
+  ``visual_projection``), as the ``clip_vision`` files store it;
+* ``flux_layout``: the Black Forest Labs Flux.1 transformer (``img_in``, ``double_blocks``,
+  ``single_blocks``, ``final_layer``), as ``flux1-dev.safetensors`` stores it and as under
+  ``model.diffusion_model.`` in single-file Flux checkpoints; ``kl_vae_layout`` without quant
+  convolutions is the Flux autoencoder (``ae.safetensors``, ``vae.`` in checkpoints);
+* ``t5_encoder_layout``: a Hugging Face T5 encoder (``encoder.block.N.layer.M``, ``shared``), as Flux
+  checkpoints store T5-XXL under ``text_encoders.t5xxl.transformer.``.
 
 Attention head counts never change tensor shapes (the inner width equals the channel width), so they
 are not part of these specs; the loader decides them.
@@ -71,6 +77,8 @@ class VaeSpec:
     embed_dim: int = 4
     in_channels: int = 3
     out_ch: int = 3
+    quant_convs: bool = True
+    """``quant_conv`` / ``post_quant_conv`` (the SD VAE has them, the Flux autoencoder not)."""
 
 
 @dataclass(frozen=True)
@@ -250,8 +258,9 @@ def kl_vae_layout(spec: VaeSpec) -> StateDict:
     sd.norm("decoder.norm_out", block_in)
     sd.conv("decoder.conv_out", block_in, spec.out_ch, 3)
 
-    sd.conv("quant_conv", 2 * spec.z_channels, 2 * spec.embed_dim, 1)
-    sd.conv("post_quant_conv", spec.embed_dim, spec.z_channels, 1)
+    if spec.quant_convs:
+        sd.conv("quant_conv", 2 * spec.z_channels, 2 * spec.embed_dim, 1)
+        sd.conv("post_quant_conv", spec.embed_dim, spec.z_channels, 1)
     return sd
 
 
@@ -314,4 +323,95 @@ def hf_clip_vision_layout(spec: TransformerSpec, patch_size: int, image_size: in
     _hf_encoder_layers(sd, "vision_model.", spec)
     sd.norm("vision_model.post_layernorm", width)
     sd.linear("visual_projection", width, projection_dim, bias=False)
+    return sd
+
+
+@dataclass(frozen=True)
+class FluxSpec:
+    """Sizes of a Flux.1 transformer, in the terms of the host's model detection."""
+
+    hidden_size: int
+    head_dim: int
+    depth: int
+    depth_single_blocks: int
+    context_in_dim: int
+    vec_in_dim: int
+    guidance_embed: bool = True
+    in_channels: int = 16
+    mlp_ratio: int = 4
+
+
+def flux_layout(spec: FluxSpec) -> StateDict:
+    """The Flux.1 transformer's keys without the ``model.diffusion_model.`` prefix (patch 2x2)."""
+    sd = StateDict()
+    width, mlp = spec.hidden_size, spec.hidden_size * spec.mlp_ratio
+    patched = spec.in_channels * 4
+    sd.linear("img_in", patched, width)
+    sd.linear("time_in.in_layer", 256, width)
+    sd.linear("time_in.out_layer", width, width)
+    sd.linear("vector_in.in_layer", spec.vec_in_dim, width)
+    sd.linear("vector_in.out_layer", width, width)
+    if spec.guidance_embed:
+        sd.linear("guidance_in.in_layer", 256, width)
+        sd.linear("guidance_in.out_layer", width, width)
+    sd.linear("txt_in", spec.context_in_dim, width)
+    for index in range(spec.depth):
+        for stream in ("img", "txt"):
+            block = f"double_blocks.{index}.{stream}"
+            sd.linear(f"{block}_mod.lin", width, 6 * width)
+            sd.linear(f"{block}_attn.qkv", width, 3 * width)
+            sd.add(f"{block}_attn.norm.query_norm.scale", (spec.head_dim,), "norm")
+            sd.add(f"{block}_attn.norm.key_norm.scale", (spec.head_dim,), "norm")
+            sd.linear(f"{block}_attn.proj", width, width)
+            sd.linear(f"{block}_mlp.0", width, mlp)
+            sd.linear(f"{block}_mlp.2", mlp, width)
+    for index in range(spec.depth_single_blocks):
+        block = f"single_blocks.{index}"
+        sd.linear(f"{block}.linear1", width, 3 * width + mlp)
+        sd.linear(f"{block}.linear2", width + mlp, width)
+        sd.add(f"{block}.norm.query_norm.scale", (spec.head_dim,), "norm")
+        sd.add(f"{block}.norm.key_norm.scale", (spec.head_dim,), "norm")
+        sd.linear(f"{block}.modulation.lin", width, 3 * width)
+    sd.linear("final_layer.linear", width, patched)
+    sd.linear("final_layer.adaLN_modulation.1", width, 2 * width)
+    return sd
+
+
+T5_VOCAB_SIZE = 32128
+"""The T5 SentencePiece vocabulary; the host's T5 tokenizer hard-wires it."""
+
+T5_RELATIVE_BUCKETS = 32
+
+
+@dataclass(frozen=True)
+class T5Spec:
+    """Sizes of a gated-GELU T5 encoder (T5 v1.1 / T5-XXL's structure)."""
+
+    d_model: int
+    num_layers: int
+    num_heads: int
+    d_kv: int
+    d_ff: int
+
+
+def t5_encoder_layout(spec: T5Spec) -> StateDict:
+    """A T5 encoder: ``shared``, ``encoder.block.N.layer.{0,1}``, ``encoder.final_layer_norm`` (T5 layer
+    norms are scale-only; the relative position bias lives in block 0)."""
+    sd = StateDict()
+    inner = spec.num_heads * spec.d_kv
+    sd.add("shared.weight", (T5_VOCAB_SIZE, spec.d_model), "embedding")
+    for index in range(spec.num_layers):
+        block = f"encoder.block.{index}.layer"
+        for name in ("q", "k", "v"):
+            sd.linear(f"{block}.0.SelfAttention.{name}", spec.d_model, inner, bias=False)
+        sd.linear(f"{block}.0.SelfAttention.o", inner, spec.d_model, bias=False)
+        if index == 0:
+            sd.add(f"{block}.0.SelfAttention.relative_attention_bias.weight",
+                   (T5_RELATIVE_BUCKETS, spec.num_heads), "embedding")
+        sd.add(f"{block}.0.layer_norm.weight", (spec.d_model,), "norm")
+        sd.linear(f"{block}.1.DenseReluDense.wi_0", spec.d_model, spec.d_ff, bias=False)
+        sd.linear(f"{block}.1.DenseReluDense.wi_1", spec.d_model, spec.d_ff, bias=False)
+        sd.linear(f"{block}.1.DenseReluDense.wo", spec.d_ff, spec.d_model, bias=False)
+        sd.add(f"{block}.1.layer_norm.weight", (spec.d_model,), "norm")
+    sd.add("encoder.final_layer_norm.weight", (spec.d_model,), "norm")
     return sd

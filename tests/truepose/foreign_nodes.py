@@ -1,4 +1,5 @@
-"""Test-only nodes registered into the running host: another pack's attention patches, a non-UNet MODEL.
+"""Test-only nodes registered into the running host: another pack's attention patches (UNet and DiT), a
+non-UNet MODEL.
 
 ``registered(host)`` adds them to the host's ``NODE_CLASS_MAPPINGS`` for the duration of a ``with`` block.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 
-CALLS: dict[str, int] = {"attn1": 0, "attn2": 0}
+CALLS: dict[str, int] = {"attn1": 0, "attn2": 0, "dit_block": 0, "attention_override": 0}
 """How often the foreign patches ran (reset by the tests)."""
 
 
@@ -60,6 +61,40 @@ def pack_module_layout(model: Any) -> list[tuple[str, int, int]]:
     return list(module.backbone_of(model).self_attention)
 
 
+class ForeignDitPatches:
+    """Like a DiT pack (a block cache or skip-layer pack plus an attention backend): a ``dit`` replace on
+    every double- and single-stream block that scales the block's image output, and an attention override
+    that scales every attention output."""
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:  # noqa: N802  (host API name)
+        return {"required": {"model": ("MODEL",), "block_scale": ("FLOAT", {"default": 1.0}),
+                             "attention_scale": ("FLOAT", {"default": 1.0})}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    CATEGORY = "testing"
+
+    def patch(self, model: Any, block_scale: float, attention_scale: float) -> tuple[Any]:
+        patched = model.clone()
+        net = model.get_model_object("diffusion_model")
+
+        def block(args: dict, extra: dict) -> dict:
+            CALLS["dit_block"] += 1
+            out = extra["original_block"](args)
+            return {**out, "img": out["img"] * block_scale}
+
+        def override(func: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+            CALLS["attention_override"] += 1
+            return func(*args, **kwargs) * attention_scale
+
+        for name, blocks in (("double_block", net.double_blocks), ("single_block", net.single_blocks)):
+            for index in range(len(blocks)):
+                patched.set_model_patch_replace(block, "dit", name, index)
+        patched.model_options["transformer_options"]["optimized_attention_override"] = override
+        return (patched,)
+
+
 class NonUNetModel:
     """A MODEL whose diffusion model is not a UNet (stands in for DiT checkpoints)."""
 
@@ -77,7 +112,8 @@ class NonUNetModel:
         return (patched,)
 
 
-TEST_NODES = {"PTTest_ForeignAttnPatches": ForeignAttnPatches, "PTTest_NonUNetModel": NonUNetModel}
+TEST_NODES = {"PTTest_ForeignAttnPatches": ForeignAttnPatches, "PTTest_ForeignDitPatches": ForeignDitPatches,
+              "PTTest_NonUNetModel": NonUNetModel}
 
 
 @contextmanager

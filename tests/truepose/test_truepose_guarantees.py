@@ -9,7 +9,17 @@ import pytest
 import torch
 
 from truepose.foreign_nodes import CALLS, pack_module, registered
-from truepose.truepose_graphs import FACE_BOX, PERSON_BOX, box_mask, truepose_prompt
+from truepose.truepose_graphs import (
+    FACE_BOX,
+    PERSON_BOX,
+    box_mask,
+    plain_prompt,
+    truepose_prompt,
+    untouched_model_prompt,
+)
+from truepose.truepose_graphs import (
+    sample_cached as _sample,
+)
 
 
 def _prompt(tiny_models, files, source: str | None = None, **kwargs):
@@ -17,21 +27,10 @@ def _prompt(tiny_models, files, source: str | None = None, **kwargs):
     return truepose_prompt(ckpt, source or files.image, files.person, files.face, **kwargs)
 
 
-def _sample(host, prompt, node: str = "sample") -> torch.Tensor:
-    return host.run(prompt, capture=(node,), keep_cache=True).raise_on_error().value(node)["samples"]
-
-
-def _plain(prompt: dict) -> dict:
-    """The same graph sampling the unpatched checkpoint MODEL."""
-    prompt = {k: {"class_type": v["class_type"], "inputs": dict(v["inputs"])} for k, v in prompt.items()}
-    prompt["sample"]["inputs"]["model"] = ["ckpt", 0]
-    return prompt
-
-
 @pytest.mark.parametrize("mode", ["cached", "per_step"])
 def test_background_pixels_cannot_change_the_output(comfy_host, tiny_models, source_files, mode):
     base = _sample(comfy_host, _prompt(tiny_models, source_files, mode=mode))
-    assert not torch.equal(base, _sample(comfy_host, _plain(_prompt(tiny_models, source_files))))
+    assert not torch.equal(base, _sample(comfy_host, plain_prompt(_prompt(tiny_models, source_files))))
     changed = source_files.variant("tp_bg_changed.png", ~box_mask(PERSON_BOX), seed=2)
     assert torch.equal(_sample(comfy_host, _prompt(tiny_models, source_files, changed, mode=mode)), base)
     inside = source_files.variant("tp_person_changed.png", box_mask(PERSON_BOX), seed=3)
@@ -55,21 +54,9 @@ def test_zero_weight_excludes_a_group_exactly(comfy_host, tiny_models, source_fi
     assert torch.equal(_sample(comfy_host, only_face), _sample(comfy_host, face_bank))
 
 
-def _zeros(node: str) -> dict:
-    """A zero latent that depends on ``node``'s output (orders execution, adds nothing)."""
-    return {"class_type": "LatentMultiply", "inputs": {"samples": [node, 0], "multiplier": 0.0}}
-
-
 def test_the_given_model_is_untouched(comfy_host, tiny_models, source_files):
     """Plain sampling before and after an HPFA sampling of the same MODEL object gives the same latent."""
-    prompt = _prompt(tiny_models, source_files)
-    prompt["before"] = _plain(prompt)["sample"]
-    prompt["zero_a"] = _zeros("before")
-    prompt["sample"]["inputs"]["latent_image"] = ["zero_a", 0]
-    prompt["zero_b"] = _zeros("sample")
-    prompt["after"] = dict(_plain(prompt)["sample"])
-    prompt["after"]["inputs"] = dict(prompt["after"]["inputs"], latent_image=["zero_b", 0])
-    prompt["decode"]["inputs"]["samples"] = ["after", 0]  # the output node pulls the whole chain
+    prompt = untouched_model_prompt(_prompt(tiny_models, source_files))
     result = comfy_host.run(prompt, capture=("before", "sample", "after"), keep_cache=True).raise_on_error()
     before, patched, after = (result.value(n)["samples"] for n in ("before", "sample", "after"))
     assert torch.equal(before, after)
@@ -108,7 +95,7 @@ def test_stacks_with_a_controlnet(comfy_host, tiny_models, source_files):
     hpfa_only = _sample(comfy_host, prompt)
     prompt["sample"]["inputs"].update(positive=["apply", 0], negative=["apply", 1])
     both = _sample(comfy_host, prompt)
-    control_only = _sample(comfy_host, _plain(prompt))
+    control_only = _sample(comfy_host, plain_prompt(prompt))
     assert not torch.equal(both, hpfa_only)  # the ControlNet still acts
     assert not torch.equal(both, control_only)  # HPFA still acts
 
@@ -135,7 +122,7 @@ def test_wraps_foreign_attn1_replace_and_keeps_attn2_patches(comfy_host, tiny_mo
 
 def test_switched_off_hpfa_is_plain_sampling_bit_for_bit(comfy_host, tiny_models, source_files):
     prompt = _prompt(tiny_models, source_files)
-    plain = _sample(comfy_host, _plain(prompt))
+    plain = _sample(comfy_host, plain_prompt(prompt))
     prompt["hpfa"]["inputs"]["strength"] = 0.0
     assert torch.equal(_sample(comfy_host, prompt), plain)
     prompt["hpfa"]["inputs"].update(strength=1.0, start_percent=1.0, end_percent=1.0)  # window holds no step

@@ -48,8 +48,10 @@ def write_png(folder: Path, name: str, array: np.ndarray) -> str:
 
 def truepose_prompt(ckpt: str, source: str, person: str, face: str, *, groups: str = "person",
                     weights: str = "", mode: str = "cached", steps: int = 2, seed: int = 7,
-                    strength: float = 1.0, latent_size: int = SIZE, batch: int = 1) -> dict[str, Any]:
-    """Checkpoint -> prompts -> masks parsing -> SourceNet -> HPFA -> KSampler (output ``sample``)."""
+                    strength: float = 1.0, latent_size: int = SIZE, batch: int = 1,
+                    latent_node: str = "EmptyLatentImage") -> dict[str, Any]:
+    """Checkpoint -> prompts -> masks parsing -> SourceNet -> HPFA -> KSampler (output ``sample``);
+    ``latent_node``: the empty-latent node of the model family (``EmptySD3LatentImage`` for Flux)."""
     return {
         "ckpt": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
         "pos": {"class_type": "CLIPTextEncode", "inputs": {"text": "a person", "clip": ["ckpt", 1]}},
@@ -67,7 +69,7 @@ def truepose_prompt(ckpt: str, source: str, person: str, face: str, *, groups: s
         "hpfa": {"class_type": "PT_TruePoseHPFA", "inputs": {
             "model": ["ckpt", 0], "bank": ["bank", 0], "strength": strength, "group_weights": weights,
             "blocks": "all", "start_percent": 0.0, "end_percent": 1.0, "cfg_branches": "both", "gate": 4.0}},
-        "latent": {"class_type": "EmptyLatentImage",
+        "latent": {"class_type": latent_node,
                    "inputs": {"width": latent_size, "height": latent_size, "batch_size": batch}},
         "sample": {"class_type": "KSampler", "inputs": {
             "model": ["hpfa", 0], "seed": seed, "steps": steps, "cfg": 5.0, "sampler_name": "euler",
@@ -82,3 +84,35 @@ def truepose_prompt(ckpt: str, source: str, person: str, face: str, *, groups: s
 def sampled(host: Any, prompt: dict[str, Any], node: str = "sample") -> Any:
     """Run ``prompt`` and return the ``samples`` tensor of ``node``'s LATENT output."""
     return host.run(prompt, capture=(node,)).raise_on_error().value(node)["samples"]
+
+
+def sample_cached(host: Any, prompt: dict[str, Any], node: str = "sample") -> Any:
+    """Like :func:`sampled`, keeping the host's cache (only nodes whose inputs changed run again)."""
+    return host.run(prompt, capture=(node,), keep_cache=True).raise_on_error().value(node)["samples"]
+
+
+def plain_prompt(prompt: dict[str, Any]) -> dict[str, Any]:
+    """The same graph sampling the unpatched checkpoint MODEL."""
+    prompt = {k: {"class_type": v["class_type"], "inputs": dict(v["inputs"])} for k, v in prompt.items()}
+    prompt["sample"]["inputs"]["model"] = ["ckpt", 0]
+    return prompt
+
+
+def zeros_after(node: str) -> dict[str, Any]:
+    """A zero latent that depends on ``node``'s output (orders execution, adds nothing)."""
+    return {"class_type": "LatentMultiply", "inputs": {"samples": [node, 0], "multiplier": 0.0}}
+
+
+def untouched_model_prompt(prompt: dict[str, Any]) -> dict[str, Any]:
+    """``prompt`` extended to sample the plain checkpoint MODEL before (``before``) and after (``after``)
+    the HPFA sampling (``sample``) of the same MODEL object, in that order."""
+    prompt = plain_prompt(prompt)
+    prompt["sample"]["inputs"]["model"] = ["hpfa", 0]
+    prompt["before"] = plain_prompt(prompt)["sample"]
+    prompt["zero_a"] = zeros_after("before")
+    prompt["sample"]["inputs"]["latent_image"] = ["zero_a", 0]
+    prompt["zero_b"] = zeros_after("sample")
+    prompt["after"] = dict(plain_prompt(prompt)["sample"])
+    prompt["after"]["inputs"] = dict(prompt["after"]["inputs"], latent_image=["zero_b", 0])
+    prompt["decode"]["inputs"]["samples"] = ["after", 0]  # the output node pulls the whole chain
+    return prompt

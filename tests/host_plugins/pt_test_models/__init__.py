@@ -8,9 +8,11 @@ registers (idempotently: importing it again replaces, never stacks, what an earl
    They match only UNet/ControlNet widths of at most ``shapes.TINY_MAX_WIDTH`` (64) channels and
    otherwise behave like the stock SD15/SDXL configs, except that their ``clip_target`` passes the
    text-encoder sizes read from the checkpoint via ``clip_l_model_config``/``clip_g_model_config``.
-   Used by CheckpointLoaderSimple, UNETLoader and ControlNetLoader.
-2. A wrapper around ``comfy.sd.VAE.__init__`` that builds tiny LDM KL VAEs from their shapes
-   (VAELoader and the VAE inside checkpoints).
+   Used by CheckpointLoaderSimple, UNETLoader and ControlNetLoader. ``model_configs.TinyFlux`` does the
+   same for Flux.1-dev transformers of at most that width (heads of ``shapes.TINY_HEAD_DIM``), with
+   CLIP-L and T5 sizes via ``clip_l_model_config``/``t5xxl_model_config``.
+2. A wrapper around ``comfy.sd.VAE.__init__`` that builds tiny LDM KL VAEs and Flux autoencoders from
+   their shapes (VAELoader and the VAE inside checkpoints).
 3. A wrapper around ``comfy.clip_vision.load_clipvision_from_sd`` that builds tiny HF CLIP vision
    towers from their shapes when the stock function rejects them (CLIPVisionLoader).
 

@@ -1,4 +1,5 @@
-"""Host model configs for tiny SD1.5- and SDXL-shaped UNets, ControlNets and checkpoints.
+"""Host model configs for tiny SD1.5- and SDXL-shaped UNets, ControlNets and checkpoints, and tiny
+Flux.1-dev checkpoints (``TinyFlux``, see its docstring).
 
 ``TinySD15`` and ``TinySDXL`` subclass the stock ``comfy.supported_models.SD15`` / ``SDXL`` and only
 change two things:
@@ -25,7 +26,16 @@ import torch
 from comfy import supported_models, supported_models_base
 from comfy.supported_models_base import ClipTarget
 
-from .shapes import StateDict, hf_text_encoder_config, is_tiny_unet, open_clip_text_encoder_config
+from .shapes import (
+    TINY_FLUX_AXES,
+    TINY_HEAD_DIM,
+    StateDict,
+    hf_text_encoder_config,
+    is_tiny_flux,
+    is_tiny_unet,
+    open_clip_text_encoder_config,
+    t5_encoder_config,
+)
 
 TINY_MARKER = "pt_test_models_tiny"
 """Class attribute set on every config this pack registers (used to find and replace them)."""
@@ -101,7 +111,31 @@ class TinySDXL(supported_models.SDXL):
         })
 
 
-TINY_MODEL_CONFIGS: tuple[type[supported_models_base.BASE], ...] = (TinySD15, TinySDXL)
+class TinyFlux(supported_models.Flux):
+    """Flux.1-dev at a tiny width: ``TINY_HEAD_DIM``-wide heads with ``TINY_FLUX_AXES`` rotary axes (the
+    stock detection fixes 24 heads and axes 16/56/56, i.e. width 3072); CLIP-L and T5 sizes from
+    ``text_encoders.clip_l.transformer.text_model.*`` / ``text_encoders.t5xxl.transformer.*``."""
+
+    pt_test_models_tiny = True
+
+    @classmethod
+    def matches(cls, unet_config: dict[str, Any], state_dict: StateDict | None = None, **kwargs: Any) -> bool:
+        return is_tiny_flux(unet_config) and super().matches(unet_config, state_dict, **kwargs)
+
+    def __init__(self, unet_config: dict[str, Any]) -> None:
+        super().__init__({**unet_config, "num_heads": unet_config["hidden_size"] // TINY_HEAD_DIM,
+                          "axes_dim": list(TINY_FLUX_AXES)})
+
+    def clip_target(self, state_dict: StateDict | None = None) -> ClipTarget:
+        state_dict = state_dict or {}
+        return _configured_target(super().clip_target(state_dict), {
+            "clip_l_model_config": hf_text_encoder_config(
+                state_dict, "text_encoders.clip_l.transformer.text_model."),
+            "t5xxl_model_config": t5_encoder_config(state_dict, "text_encoders.t5xxl.transformer."),
+        })
+
+
+TINY_MODEL_CONFIGS: tuple[type[supported_models_base.BASE], ...] = (TinySD15, TinySDXL, TinyFlux)
 
 
 def register_model_configs() -> None:

@@ -4,7 +4,9 @@
   ``ch_mult`` [1, 2, 4, 4], 2 res blocks). When no explicit ``config`` is given and the state dict is a
   tiny LDM KL VAE (``shapes.kl_vae_config``), the wrapper passes the shape-derived ``AutoencoderKL``
   arguments as ``config`` (a parameter the stock constructor already has) and afterwards sets the
-  latent channel count and scale factors that the stock config path leaves at the SD defaults.
+  latent channel count and scale factors that the stock config path leaves at the SD defaults. For the
+  Flux autoencoder's layout (no quant convolutions) the config path builds, for that call only, the
+  ``AutoencodingEngine`` the stock no-quant-convolution path builds.
 * ``comfy.clip_vision.load_clipvision_from_sd``: the stock function recognises only 24/32/48-layer
   vision towers and returns ``None`` otherwise. Only when it returns ``None`` and the (possibly
   key-converted) state dict is a tiny HF CLIP vision tower, the wrapper builds the stock
@@ -15,12 +17,13 @@ Any other input goes to the untouched stock code with the same arguments.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,28 @@ def install_wrapper(owner: Any, name: str, make_wrapper: Callable[[Wrapper], Wra
     setattr(owner, name, wrapper)
 
 
+@contextlib.contextmanager
+def _flux_autoencoder_class() -> Iterator[None]:
+    """While the stock constructor's ``config`` path runs, it builds what its own no-quant-convolution
+    path builds (``AutoencodingEngine`` with the LDM encoder and decoder: the Flux autoencoder) instead of
+    an ``AutoencoderKL``."""
+    from comfy.ldm.models.autoencoder import AutoencodingEngine
+
+    def flux_autoencoder(ddconfig: dict[str, Any], embed_dim: None) -> AutoencodingEngine:
+        module = "comfy.ldm.modules.diffusionmodules.model"
+        return AutoencodingEngine(
+            regularizer_config={"target": "comfy.ldm.models.autoencoder.DiagonalGaussianRegularizer"},
+            encoder_config={"target": f"{module}.Encoder", "params": ddconfig},
+            decoder_config={"target": f"{module}.Decoder", "params": ddconfig})
+
+    stock = comfy.sd.AutoencoderKL
+    comfy.sd.AutoencoderKL = flux_autoencoder
+    try:
+        yield
+    finally:
+        comfy.sd.AutoencoderKL = stock
+
+
 def wrap_vae_init(original: Callable[..., None]) -> Callable[..., None]:
     """``comfy.sd.VAE.__init__`` that builds tiny KL VAEs from their shapes (see the module docstring)."""
     signature = inspect.signature(original)
@@ -64,7 +89,11 @@ def wrap_vae_init(original: Callable[..., None]) -> Callable[..., None]:
             original(*args, **kwargs)
             return
         bound.arguments["config"] = {"params": params}
-        original(*bound.args, **bound.kwargs)
+        if params["embed_dim"] is None:
+            with _flux_autoencoder_class():
+                original(*bound.args, **bound.kwargs)
+        else:
+            original(*bound.args, **bound.kwargs)
         vae = bound.arguments["self"]
         ddconfig = params["ddconfig"]
         vae.latent_channels = ddconfig["z_channels"]

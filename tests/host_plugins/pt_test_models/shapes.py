@@ -68,11 +68,37 @@ def open_clip_text_encoder_config(sd: StateDict, prefix: str) -> dict[str, int] 
     return _transformer_sizes(int(embedding.shape[1]), layers, int(c_fc.shape[0]))
 
 
+def t5_encoder_config(sd: StateDict, prefix: str) -> dict[str, int] | None:
+    """Overrides for the host's T5 JSON config from a tiny T5 encoder under ``prefix`` (head count from
+    the relative position bias of block 0)."""
+    shared = sd.get(f"{prefix}shared.weight")
+    bias = sd.get(f"{prefix}encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight")
+    query = sd.get(f"{prefix}encoder.block.0.layer.0.SelfAttention.q.weight")
+    wi = sd.get(f"{prefix}encoder.block.0.layer.1.DenseReluDense.wi_0.weight")
+    if shared is None or bias is None or query is None or wi is None or shared.shape[1] > TINY_MAX_WIDTH:
+        return None
+    heads = int(bias.shape[1])
+    return {"d_model": int(shared.shape[1]), "num_layers": count_indexed(sd, prefix + "encoder.block.{}."),
+            "num_heads": heads, "d_kv": int(query.shape[0]) // heads, "d_ff": int(wi.shape[0])}
+
+
+def is_tiny_flux(dit_config: Mapping[str, Any]) -> bool:
+    """True for a detected Flux.1 config (``image_model`` ``flux``) with a tiny hidden width."""
+    width = dit_config.get("hidden_size")
+    return dit_config.get("image_model") == "flux" and isinstance(width, int) and 0 < width <= TINY_MAX_WIDTH
+
+
+TINY_FLUX_AXES = (4, 6, 6)
+"""Rotary axes (image index, row, column) of a ``TINY_HEAD_DIM`` head, in Flux's proportions (16, 56, 56
+of 128)."""
+
+
 def kl_vae_config(sd: StateDict) -> dict[str, Any] | None:
     """``{"ddconfig": ..., "embed_dim": ...}`` (``AutoencoderKL`` arguments) of a tiny LDM KL VAE with
-    keys ``encoder.*``, ``decoder.*``, ``quant_conv``, ``post_quant_conv``."""
+    keys ``encoder.*``, ``decoder.*`` and ``quant_conv``/``post_quant_conv``; ``embed_dim`` is ``None`` for
+    the Flux autoencoder's layout (no quant convolutions)."""
     needed = ("encoder.conv_in.weight", "encoder.conv_out.weight", "decoder.conv_in.weight",
-              "decoder.conv_out.weight", "encoder.down.0.block.0.conv1.weight", "post_quant_conv.weight")
+              "decoder.conv_out.weight", "encoder.down.0.block.0.conv1.weight")
     if any(key not in sd for key in needed) or sd["encoder.conv_in.weight"].ndim != 4:
         return None
     ch = int(sd["encoder.conv_in.weight"].shape[0])
@@ -94,7 +120,8 @@ def kl_vae_config(sd: StateDict) -> dict[str, Any] | None:
         "attn_resolutions": [],
         "dropout": 0.0,
     }
-    return {"ddconfig": ddconfig, "embed_dim": int(sd["post_quant_conv.weight"].shape[1])}
+    post_quant = sd.get("post_quant_conv.weight")
+    return {"ddconfig": ddconfig, "embed_dim": None if post_quant is None else int(post_quant.shape[1])}
 
 
 def clip_vision_config(sd: StateDict) -> dict[str, Any] | None:
