@@ -34,12 +34,14 @@ from full_size_models import write_full_size_sd15, write_full_size_sdxl  # noqa:
 from host_inprocess import InProcessHost, start_in_process_host  # noqa: E402
 from host_install import host_tree  # noqa: E402
 from host_tree import prepare_host_tree  # noqa: E402
+from tiny_models.flux_checkpoints import write_flux_checkpoint  # noqa: E402
 from tiny_models.sd_checkpoints import write_sd15_checkpoint, write_sdxl_checkpoint  # noqa: E402
 from torchvision_fix import declare_torchvision_ops  # noqa: E402
 
 CHECKPOINTS: dict[str, Callable[..., Path]] = {
     "tiny-sd15": write_sd15_checkpoint,
     "tiny-sdxl": write_sdxl_checkpoint,
+    "tiny-flux": write_flux_checkpoint,
     "full-sd15": write_full_size_sd15,
     "full-sdxl": write_full_size_sdxl,
 }

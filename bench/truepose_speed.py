@@ -3,6 +3,7 @@
 Runs the real ComfyUI host in process (the test harness's host tree; no downloads)::
 
     python bench/truepose_speed.py                        # CPU: tiny SD1.5, 64 and 256 px, 8 steps
+    python bench/truepose_speed.py --model tiny-flux      # CPU: the tiny Flux.1-dev checkpoint
     python bench/truepose_speed.py --sizes 128 --steps 20 --repeats 5
     python bench/truepose_speed.py --device cuda --sizes 512 --steps 20 --repeats 3   # the GPU goal
 
@@ -24,7 +25,9 @@ faster than plain sampling.
 
 Measured (tiny SD1.5, CPU, 1 thread, 8 steps, best of 5, shared 2-core machine), cached HPFA x plain:
 64 px 1.06x, 256 px 1.21x (1.16x / 1.27x with the source pass); per-step mode 1.88x / 1.77x. With
-``--blocks all``: 1.12x / 1.26x.
+``--blocks all``: 1.12x / 1.26x. Tiny Flux.1-dev (``--model tiny-flux``, same settings, best of 3, a
+loaded machine): 64 px 1.14x, 256 px 1.06x (1.19x / 1.13x with the source pass; blocks ``auto`` =
+double-stream), per-step 1.89x / 1.61x; ``--blocks all`` 1.15x / 1.00x.
 """
 
 from __future__ import annotations
@@ -48,12 +51,17 @@ GOAL = 1.3
 """Cached HPFA sampling / plain sampling on a GPU at 512 px."""
 
 
-def bench_prompt(size: int, steps: int, repeat: int, ckpt: str, files: dict[str, str], blocks: str) -> dict:
+LATENT_NODES = {"tiny-flux": "EmptySD3LatentImage"}
+"""The empty-latent node of each checkpoint kind that does not use ``EmptyLatentImage``."""
+
+
+def bench_prompt(size: int, steps: int, repeat: int, ckpt: str, files: dict[str, str], blocks: str,
+                 model: str) -> dict:
     """One graph, three samplers on the same latent size: plain, HPFA cached, HPFA per step."""
     from truepose.truepose_graphs import truepose_prompt
 
     prompt = truepose_prompt(ckpt, files["image"], files["person"], files["face"], steps=steps,
-                             latent_size=size)
+                             latent_size=size, latent_node=LATENT_NODES.get(model, "EmptyLatentImage"))
     prompt["hpfa"]["inputs"]["blocks"] = blocks
     per_step = {"bank": "bank_ps", "hpfa": "hpfa_ps", "sample": "sample_ps", "decode": "decode_ps",
                 "preview": "preview_ps"}
@@ -96,7 +104,7 @@ def in_mode(mode: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default=harness.default_device())
-    parser.add_argument("--model", choices=["tiny-sd15", "full-sd15"],
+    parser.add_argument("--model", choices=["tiny-sd15", "tiny-flux", "full-sd15"],
                         help="checkpoint (default: full-sd15 with CUDA, tiny-sd15 on the CPU)")
     parser.add_argument("--checkpoint", type=Path, help="an existing checkpoint file of --model's kind")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256], help="image sides in px")
@@ -105,7 +113,7 @@ def main() -> None:
     parser.add_argument("--host-attention", choices=["pytorch", "default"], default="pytorch",
                         help="pytorch: the host's attention is SDPA, as on GPU hosts and as HPFA's own call "
                              "(default); default: the host's CPU choice (sub-quadratic)")
-    parser.add_argument("--blocks", default="middle, output", help="HPFA block selection (node default)")
+    parser.add_argument("--blocks", default="auto", help="HPFA block selection (node default)")
     parser.add_argument("--threads", type=int,
                         help="torch CPU threads (default: 1 on the CPU, least noise; every core with CUDA)")
     parser.add_argument("--json", type=Path, help="also write the result rows here (bench/gpu_suite.py)")
@@ -128,10 +136,11 @@ def main() -> None:
         for size in args.sizes:
             files = write_inputs(tree / "input", size)
             with Timed(bank_module, "run_source_pass") as passes:
-                host.run(bench_prompt(size, args.steps, 0, ckpt, files, args.blocks)).raise_on_error()
+                warm_up = bench_prompt(size, args.steps, 0, ckpt, files, args.blocks, args.model)
+                host.run(warm_up).raise_on_error()
             with Timed(nodes, "common_ksampler", arg_index=1, memory=True) as sampling:
                 for repeat in range(1, args.repeats + 1):
-                    prompt = bench_prompt(size, args.steps, repeat, ckpt, files, args.blocks)
+                    prompt = bench_prompt(size, args.steps, repeat, ckpt, files, args.blocks, args.model)
                     host.run(prompt, keep_cache=True).raise_on_error()
             best = {mode: sampling.best_where(in_mode(mode)) for mode in MODES}
             peaks = {mode: sampling.peak_where(in_mode(mode)) for mode in MODES}
@@ -143,6 +152,7 @@ def main() -> None:
     logger.info("size | plain s | cached HPFA s (x plain) | per-step HPFA s (x plain) | "
                 "cached SourceNet pass s | cached generation x plain | peak GiB plain / cached")
     rows = []
+    on_flux = " on Flux" if "flux" in args.model else ""
     for size, best, peaks, source_pass in results:
         plain = best["plain"]
         logger.info(f"{size}x{size} | {plain:.3f} | {best['cached']:.3f} ({best['cached'] / plain:.2f}x) | "
@@ -150,7 +160,7 @@ def main() -> None:
                     f"{(best['cached'] + source_pass) / plain:.2f}x | {peaks['plain']} / {peaks['cached']}")
         at_goal = args.device == "cuda" and size == 512
         rows.append(Row(
-            bench="truepose", metric=f"TruePose cached HPFA sampling, {size} px, {args.steps} steps",
+            bench="truepose", metric=f"TruePose cached HPFA sampling{on_flux}, {size} px, {args.steps} steps",
             ours=best["cached"], baseline=plain, goal=f"<= {GOAL}x plain sampling (GPU, 512 px)",
             met=best["cached"] / plain <= GOAL if at_goal else None, peak_gib=peaks["cached"],
             note=f"+ SourceNet pass {source_pass:.3f} s per generation; per-step mode "

@@ -61,10 +61,11 @@ class TruePoseSourceNet(io.ComfyNode):
             display_name=NODE,
             category=CATEGORY,
             description=(
-                "Runs your MODEL's own UNet on the source person (pixels outside the chosen region groups "
-                "replaced by a flat colour first) and records every self-attention key/value into a feature "
-                "bank for TruePose HPFA. 'cached' records once now at a small sigma; 'per_step' re-runs the "
-                "source at every sampling step (reference-only style, slower)."
+                "Runs your MODEL's own denoiser (SD1.5/SDXL UNet or Flux.1 transformer) on the source person "
+                "(pixels outside the chosen region groups replaced by a flat colour first) and records every "
+                "self-attention key/value into a feature bank for TruePose HPFA. 'cached' records once now "
+                "at a small sigma; 'per_step' re-runs the source at every sampling step (reference-only "
+                "style, slower)."
             ),
             inputs=[
                 io.Model.Input("model", tooltip="The same MODEL (same LoRAs) you give TruePose HPFA."),
