@@ -102,7 +102,8 @@ class HPFARun:
                 f"TruePose HPFA: the target is {size[1] * f}x{size[0] * f} px but the source was encoded at "
                 f"{self.bank.latent_size[1] * f}x{self.bank.latent_size[0] * f} px. Resize the source image "
                 "to the target size (Upscale Image) before the SourceNet Encoder, or set the latent to the "
-                "source size.")
+                f"source size (on this model both sides must be multiples of "
+                f"{self.bank.backbone.token_factor} px).")
         masks = self.settings.target_masks
         if masks is not None:
             pixels = (size[0] * f, size[1] * f)
@@ -217,6 +218,9 @@ class HPFARun:
         target = call.queries.span
         q = call.q[:, :, target]
         own_mask = call.mask_rows(target)
+        if own_mask is not None and own_mask.dtype == torch.bool:  # True = attend
+            own_mask = torch.zeros(own_mask.shape, dtype=q.dtype, device=q.device).masked_fill(
+                ~own_mask, float("-inf"))
         bias = self._bias(gen, rows, call.k.shape[2], call.queries.grid, gen.features.grids[layer], q.dtype)
         if own_mask is not None:
             bias = bias + F.pad(own_mask.to(q.dtype), (0, k_s.shape[2]))

@@ -175,3 +175,12 @@ def test_flux_block_words_are_checked_before_sampling(comfy_host, tiny_models, s
     assert not result.success
     assert "unknown block 'middle'; use auto, double, single, all" in result.error["exception_message"]
     assert not [p for p in result.progress if p[0] == "sample" and p[1] > 0]
+
+
+def test_target_of_another_size_is_refused_naming_the_token_size(comfy_host, tiny_models, source_files):
+    result = comfy_host.run(_prompt(tiny_models, source_files, latent_size=96), capture=("sample",),
+                            keep_cache=True)
+    assert not result.success
+    message = result.error["exception_message"]
+    assert "the target is 96x96 px but the source was encoded at 64x64 px" in message
+    assert "multiples of 16 px" in message
